@@ -151,15 +151,24 @@ ACCOUNT_SESSION_REMEMBER = None
 LOGIN_REDIRECT_URL = "groups:dashboard"
 LOGIN_URL = "account_login"
 
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend",
+# Email (Django 6.1 MAILERS). Development prints mail to the console; set
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST etc. in
+# production.
+EMAIL_BACKEND_PATH = os.environ.get(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
 )
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+_smtp_options = (
+    {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": int(os.environ.get("EMAIL_PORT", "587")),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", True),
+    }
+    if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend")
+    else {}
+)
+MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH, "OPTIONS": _smtp_options}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Hearth <hello@hearth.invalid>")
 
 LANGUAGE_CODE = "en"
@@ -223,3 +232,10 @@ LOGGING = {
 # Hearth's own knobs.
 HEARTH_MEETING_WEEKS_AHEAD = int(os.environ.get("HEARTH_MEETING_WEEKS_AHEAD", "8"))
 HEARTH_INVITE_DAYS = int(os.environ.get("HEARTH_INVITE_DAYS", "14"))
+# A member whose connection drops and returns within this many seconds does not
+# appear to leave and re-join.
+HEARTH_PRESENCE_GRACE_SECONDS = float(os.environ.get("HEARTH_PRESENCE_GRACE_SECONDS", "5"))
+
+# Serve static files from the app folders in development (daphne serves no static).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG

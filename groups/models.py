@@ -111,6 +111,14 @@ class Circle(models.Model):
     )
     agreements = models.TextField(_("agreements"), max_length=5000)
     agreements_updated_at = models.DateTimeField(default=timezone.now)
+    default_script = models.ForeignKey(
+        "facilitation.Script",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("default agenda"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -170,6 +178,7 @@ class Membership(models.Model):
         help_text=_("Your own reason for coming. Only you and the facilitators see it."),
     )
     agreements_accepted_at = models.DateTimeField(null=True, blank=True)
+    muted_until = models.DateTimeField(null=True, blank=True)
     invited = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -234,8 +243,8 @@ class MeetingStatus(models.TextChoices):
 
 
 class Meeting(models.Model):
-    """One weekly meeting. `last_seq` is the newest event's number: services allocate
-    the next one with this row locked, so seq has no gaps or repeats."""
+    """One weekly meeting. Its event log (realtime.MeetingEvent) numbers events 1, 2, 3 …:
+    services allocate the next seq with this row locked, so there are no gaps or repeats."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     circle = models.ForeignKey(Circle, on_delete=models.CASCADE, related_name="meetings")
@@ -244,9 +253,27 @@ class Meeting(models.Model):
     status = models.CharField(
         max_length=16, choices=MeetingStatus.choices, default=MeetingStatus.SCHEDULED
     )
-    last_seq = models.PositiveBigIntegerField(default=0)
     opened_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Live talking order, changed only with this row locked (facilitation.services).
+    # The queue is small (a dozen people at most) and always replaced whole.
+    queue = models.JSONField(default=list, blank=True)
+    floor_holder = models.ForeignKey(
+        "Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    talking_piece = models.BooleanField(default=False)
+    progressive = models.BooleanField(default=False)
+    script = models.ForeignKey(
+        "facilitation.Script", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    current_step = models.ForeignKey(
+        "facilitation.ScriptStep",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    step_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["starts_at"]
@@ -266,11 +293,11 @@ class Attendance(models.Model):
     """Who came to a meeting: the first join and the last leave."""
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="attendances")
-    membership = models.ForeignKey(
-        Membership, on_delete=models.CASCADE, related_name="attendances"
-    )
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="attendances")
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
+    # Open websocket connections (tabs, devices). Present while above zero.
+    connections = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

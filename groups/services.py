@@ -423,5 +423,7 @@ def meetings_reschedule(*, circle: Circle, now: dt.datetime | None = None) -> li
     """After a schedule change: future meetings that never opened move to the new
     times. Live and ended meetings are history and stay as they were."""
     now = now or timezone.now()
-    circle.meetings.filter(status=MeetingStatus.SCHEDULED, starts_at__gt=now, last_seq=0).delete()
+    circle.meetings.filter(
+        status=MeetingStatus.SCHEDULED, starts_at__gt=now, events__isnull=True
+    ).delete()
     return meetings_generate(circle=circle, now=now)

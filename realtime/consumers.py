@@ -1,1 +1,152 @@
-class MeetingConsumer: ...
+"""The live meeting websocket: parse, check, call a service, answer.
+
+The consumer holds no meeting state. It knows only which seat it is (meeting,
+membership), fixed at connect; every frame re-checks rights against the database in
+the service it calls. Broadcasts reach it through the channel layer as ready-made
+JSON text.
+"""
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from groups.access import AccessDenied
+
+from . import broadcast, services
+from .protocol import RESYNC_BATCH, CloseCode, ErrorCode, FrameError, dumps, frame_ref, parse_frame
+from .selectors import meeting_snapshot
+
+logger = logging.getLogger(__name__)
+
+# Tasks that announce a departure after the grace period; kept referenced until done.
+_pending_departures: set[asyncio.Task] = set()
+
+
+class MeetingConsumer(AsyncWebsocketConsumer):
+    seat: services.Seat | None = None
+
+    async def connect(self) -> None:
+        # Accept first: a close code sent before accepting reaches the browser as 1006.
+        await self.accept()
+        meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
+        try:
+            self.seat = await database_sync_to_async(services.room_enter)(
+                user=self.scope.get("user"), meeting_id=meeting_id
+            )
+        except AccessDenied as denied:
+            await self.close(code=denied.code)
+            return
+        seat = self.seat
+        self.groups = [
+            broadcast.meeting_group(seat.meeting_pk),
+            broadcast.member_group(seat.meeting_pk, seat.membership_id),
+        ]
+        if seat.is_facilitator:
+            self.groups.append(broadcast.facilitators_group(seat.meeting_pk))
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        snapshot = await database_sync_to_async(meeting_snapshot)(
+            meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
+        )
+        await self.send(text_data=dumps(snapshot))
+
+    async def disconnect(self, code: int) -> None:
+        seat = self.seat
+        if seat is None:
+            return
+        self.seat = None
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        left_at = await database_sync_to_async(services.room_leave)(seat=seat)
+        if left_at is not None:
+            task = asyncio.create_task(_confirm_departure(seat, left_at))
+            _pending_departures.add(task)
+            task.add_done_callback(_pending_departures.discard)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.seat is None:
+            return
+        raw = text_data if text_data is not None else bytes_data
+        try:
+            frame = parse_frame(raw)
+        except FrameError as error:
+            await self._send_error(getattr(error, "ref", None) or frame_ref(raw), error)
+            return
+        try:
+            if frame.type == "resync":
+                await self._resync(frame.after)
+                return
+            now = timezone.now()
+            if frame.type == "chat.send":
+                accepted = await database_sync_to_async(services.chat_send)(
+                    seat=self.seat, body=frame.body, client_id=frame.client_id, now=now
+                )
+            else:
+                accepted = await database_sync_to_async(services.frame_apply)(
+                    seat=self.seat, frame=frame, now=now
+                )
+        except FrameError as error:
+            await self._send_error(frame.id, error)
+            if error.close_code:
+                await self.close(code=error.close_code)
+            return
+        except Exception:
+            # The transaction rolled back, so nothing is half-changed; the socket stays up.
+            logger.exception(
+                "frame failed: type=%s meeting=%s membership=%s",
+                frame.type,
+                self.seat.meeting_pk if self.seat else None,
+                self.seat.membership_id if self.seat else None,
+            )
+            await self.send(
+                text_data=dumps(
+                    {
+                        "type": "error",
+                        "ref": frame.id,
+                        "code": ErrorCode.SERVER_ERROR,
+                        "message": "Something went wrong on our side. Please try again.",
+                    }
+                )
+            )
+            return
+        await self.send(text_data=dumps({"type": "ack", "ref": frame.id, "seq": accepted.seq}))
+
+    async def _resync(self, after: int) -> None:
+        while True:
+            events, newest = await database_sync_to_async(services.events_after)(
+                seat=self.seat, after=after, limit=RESYNC_BATCH
+            )
+            await self.send(text_data=dumps({"type": "events", "events": events, "seq": newest}))
+            if len(events) < RESYNC_BATCH:
+                return
+            after = events[-1]["seq"]
+
+    async def _send_error(self, ref: str | None, error: FrameError) -> None:
+        await self.send(
+            text_data=dumps(
+                {"type": "error", "ref": ref, "code": error.code, "message": error.message}
+            )
+        )
+
+    # Channel-layer deliveries (see realtime.broadcast) --------------------------------
+
+    async def room_frames(self, message: dict) -> None:
+        for text in message["frames"]:
+            await self.send(text_data=text)
+
+    async def room_close(self, message: dict) -> None:
+        await self.close(code=message["code"])
+
+
+async def _confirm_departure(seat: services.Seat, left_at) -> None:
+    await asyncio.sleep(services.grace_seconds())
+    try:
+        await database_sync_to_async(services.room_absence_confirm)(seat=seat, left_at=left_at)
+    except Exception:
+        logger.exception("presence: could not confirm departure of %s", seat.membership_id)
+
+
+__all__ = ["MeetingConsumer", "CloseCode"]

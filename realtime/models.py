@@ -1,7 +1,7 @@
 """The meeting's event log: everything that changed a meeting, in order.
 
 Invariant: per meeting, `seq` runs 1, 2, 3 … with no gaps and no repeats, in the
-order the changes were applied. Services allocate it from Meeting.last_seq with the
+order the changes were applied. Services allocate it as the newest seq + 1 with the
 meeting row locked, in the same transaction that writes the change.
 """
 
@@ -18,7 +18,8 @@ class MeetingEvent(models.Model):
     actor = models.ForeignKey(
         Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    client_id = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "", so the unique constraint applies only to frames that carry one.
+    client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField()
 
     class Meta:
@@ -34,3 +35,18 @@ class MeetingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meeting_id}#{self.seq} {self.type}"
+
+
+class MessageReport(models.Model):
+    """A member flagged a message for the facilitators. Kept for the moderation
+    tools; never shown to the group."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="reports")
+    target_seq = models.PositiveBigIntegerField()
+    reporter = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Report on {self.meeting_id}#{self.target_seq}"

@@ -1,0 +1,49 @@
+"""Load the reviewed built-in library (facilitation/data/*.toml) into the database.
+
+Used by the data migration and by `manage.py load_library` after the data files
+change. Idempotent: built-ins are matched by their stable `key`; a circle's own
+prompts and scripts are never touched.
+"""
+
+from . import library
+
+
+def load_library(*, Prompt, Script, ScriptStep) -> dict[str, int]:
+    """Models are passed in so a migration can hand over its historical ones."""
+    prompts = library.load_prompts()
+    by_key = {}
+    for data in prompts:
+        prompt, _ = Prompt.objects.update_or_create(
+            key=data.key,
+            defaults={
+                "text": data.text,
+                "strategy": data.strategy,
+                "kind": data.kind,
+                "phase": data.phase,
+                "depth": data.depth,
+                "source": data.source,
+                "circle": None,
+            },
+        )
+        by_key[data.key] = prompt
+    scripts = library.load_scripts(prompts=prompts)
+    for data in scripts:
+        script, _ = Script.objects.update_or_create(
+            key=data.key,
+            defaults={"name": data.name, "kind": data.kind, "description": data.description},
+        )
+        script.steps.all().delete()
+        ScriptStep.objects.bulk_create(
+            ScriptStep(
+                script=script,
+                position=position,
+                title=step.title,
+                purpose=step.purpose,
+                notes=step.notes,
+                minutes=step.minutes,
+                round_kind=step.round_kind or "",
+                prompt=by_key.get(step.prompt) if step.prompt else None,
+            )
+            for position, step in enumerate(data.steps, start=1)
+        )
+    return {"prompts": len(prompts), "scripts": len(scripts)}

@@ -1,0 +1,44 @@
+"""The one place that sends to websockets, and only after the transaction commits.
+
+The channel layer carries notifications, never state: every event sent here is already
+in the database, so a client that misses one gets it back with `resync`. Frames are
+serialised once here, not once per connection.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from .protocol import dumps
+
+
+def meeting_group(meeting_pk: int) -> str:
+    return f"meeting-{meeting_pk}"
+
+
+def facilitators_group(meeting_pk: int) -> str:
+    return f"meeting-{meeting_pk}-facilitators"
+
+
+def member_group(meeting_pk: int, membership_pk: int) -> str:
+    return f"meeting-{meeting_pk}-member-{membership_pk}"
+
+
+def _group_send(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, message)
+
+
+def send_frames_on_commit(group: str, frames: Iterable[dict[str, Any]]) -> None:
+    texts = [dumps(frame) for frame in frames]
+    if texts:
+        transaction.on_commit(lambda: _group_send(group, {"type": "room.frames", "frames": texts}))
+
+
+def close_on_commit(group: str, code: int) -> None:
+    """Close every socket in the group (removed member: 4403; meeting ended: 4410)."""
+    transaction.on_commit(lambda: _group_send(group, {"type": "room.close", "code": code}))

@@ -1,0 +1,101 @@
+"""Appending to a meeting's event log.
+
+Precondition for everything here: the caller holds the meeting row lock
+(`lock_meeting`) inside a transaction. seq is the newest seq + 1, so two writers can
+never take the same number, and a rolled-back change leaves no gap.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import OuterRef, Subquery
+
+from groups.models import Meeting, Membership
+
+from . import broadcast
+from .models import MeetingEvent
+
+
+def newest_seq_subquery() -> Subquery:
+    return Subquery(
+        MeetingEvent.objects.filter(meeting=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+    )
+
+
+def lock_meeting(meeting_pk: int, **annotations: Any) -> Meeting:
+    """The meeting row, locked, with `newest_seq` (0 when the log is empty)."""
+    meeting = (
+        Meeting.objects.select_for_update(of=("self",))
+        .select_related("circle")
+        .annotate(newest_seq=newest_seq_subquery(), **annotations)
+        .get(pk=meeting_pk)
+    )
+    meeting.newest_seq = meeting.newest_seq or 0
+    return meeting
+
+
+def serialize(event: MeetingEvent) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "seq": event.seq,
+        "at": event.created_at.isoformat(),
+        **event.payload,
+    }
+
+
+def author_of(membership: Membership) -> dict[str, Any]:
+    return {"membership_id": membership.pk, "alias": membership.alias, "role": membership.role}
+
+
+class EventLog:
+    """Collects the events one change makes, numbers them, and publishes them together
+    after commit, in order."""
+
+    def __init__(self, meeting: Meeting, now: dt.datetime) -> None:
+        self.meeting = meeting
+        self.now = now
+        self.events: list[MeetingEvent] = []
+        self._private: list[tuple[str, dict[str, Any]]] = []
+        self._closes: list[tuple[str, int]] = []
+
+    @property
+    def last_seq(self) -> int | None:
+        return self.events[-1].seq if self.events else None
+
+    def append(
+        self,
+        type: str,
+        payload: dict[str, Any],
+        *,
+        actor: Membership | None = None,
+        client_id: str | None = None,
+    ) -> MeetingEvent:
+        self.meeting.newest_seq += 1
+        event = MeetingEvent.objects.create(
+            meeting=self.meeting,
+            seq=self.meeting.newest_seq,
+            type=type,
+            payload=payload,
+            actor=actor,
+            client_id=client_id,
+            created_at=self.now,
+        )
+        self.events.append(event)
+        return event
+
+    def private(self, group: str, frame: dict[str, Any]) -> None:
+        """A frame for some people only (no seq: it is not part of the shared log)."""
+        self._private.append((group, frame))
+
+    def close(self, group: str, code: int) -> None:
+        self._closes.append((group, code))
+
+    def publish(self) -> None:
+        """Call once, inside the transaction; sending happens on commit."""
+        broadcast.send_frames_on_commit(
+            broadcast.meeting_group(self.meeting.pk), [serialize(e) for e in self.events]
+        )
+        for group, frame in self._private:
+            broadcast.send_frames_on_commit(group, [frame])
+        for group, code in self._closes:
+            broadcast.close_on_commit(group, code)

@@ -1,0 +1,24 @@
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def host(db):
+    """A person with the facilitator permission."""
+    return factories.make_user(host=True)
+
+
+@pytest.fixture
+def circle(db, host):
+    return factories.make_circle(facilitator=host, name="Wednesday Men")
+
+
+@pytest.fixture
+def facilitator(circle):
+    return factories.facilitator_of(circle)
+
+
+@pytest.fixture
+def member(circle):
+    return factories.make_member(circle, alias="Sam")
