@@ -29,7 +29,7 @@ ENDED = 4410
 
 
 def active_membership(*, user, circle: Circle) -> Membership | None:
-    if not user.is_authenticated:
+    if user is None or not user.is_authenticated:
         return None
     return (
         Membership.objects.select_related("circle")

@@ -133,6 +133,16 @@ def _lock_user(user: User) -> User:
     return User.objects.select_for_update().get(pk=user.pk)
 
 
+def _require_facilitator_now(*, actor: Membership, circle: Circle) -> Membership:
+    """The actor's membership as the database has it now, not as the caller read it:
+    a facilitator removed (or gone) since the page loaded can no longer act."""
+    current = Membership.objects.select_related("circle").filter(pk=actor.pk).first()
+    if current is None:
+        raise PermissionDenied(_("Only the circle's facilitators can do that."))
+    require_facilitator(actor=current, circle=circle)
+    return current
+
+
 # Circles ---------------------------------------------------------------------------
 
 
@@ -163,14 +173,16 @@ def circle_create(*, user: User, alias: str, **fields: object) -> Circle:
 
 @transaction.atomic
 def circle_update(*, actor: Membership, circle: Circle, **fields: object) -> Circle:
-    require_facilitator(actor=actor, circle=circle)
     circle = _lock_circle(circle)
+    _require_facilitator_now(actor=actor, circle=circle)
     before = {name: getattr(circle, name) for name in CIRCLE_FIELDS}
     for name, value in fields.items():
         if name in CIRCLE_FIELDS:
             setattr(circle, name, value)
     if not circle.agreements:
         circle.agreements = default_agreements(circle.kind)
+    # Validate (and convert) the values first, so the rules below compare like with like.
+    circle.full_clean()
     if circle.kind != before["kind"] and circle.memberships.filter(role=Role.MEMBER).exists():
         raise CircleRuleError(
             _("A circle with members can't change kind: men's and partner circles stay apart."),
@@ -190,7 +202,6 @@ def circle_update(*, actor: Membership, circle: Circle, **fields: object) -> Cir
         circle.memberships.filter(role=Role.FACILITATOR).update(
             agreements_accepted_at=circle.agreements_updated_at
         )
-    circle.full_clean()
     circle.save()
     if any(getattr(circle, name) != before[name] for name in SCHEDULE_FIELDS):
         meetings_reschedule(circle=circle)
@@ -214,8 +225,11 @@ def membership_request(
     circle = _lock_circle(circle)
     user = _lock_user(user)
     alias = _clean_alias(alias)
-    if invite is not None and (invite.circle_id != circle.pk or not invite.is_usable()):
-        raise CircleRuleError(_("This invite link has expired or was withdrawn."), "invite")
+    if invite is not None:
+        # Read again under the circle lock: the caller's copy may predate a revocation.
+        invite = Invite.objects.filter(pk=invite.pk).first()
+        if invite is None or invite.circle_id != circle.pk or not invite.is_usable():
+            raise CircleRuleError(_("This invite link has expired or was withdrawn."), "invite")
     if not circle.listed and invite is None:
         raise CircleRuleError(_("This circle takes new members by invitation."), "unlisted")
     existing = Membership.objects.filter(user=user, circle=circle).first()
@@ -302,7 +316,8 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: str)
         _ensure_worlds_apart(user=_lock_user(membership.user), circle=membership.circle)
         _ensure_seat(membership.circle)
     membership.role = role
-    if role == Role.FACILITATOR and membership.agreements_accepted_at is None:
+    if role == Role.FACILITATOR and not membership.has_accepted_agreements:
+        # Facilitators hold the agreements; they count as accepting the current ones.
         membership.agreements_accepted_at = timezone.now()
     membership.save(update_fields=["role", "agreements_accepted_at", "updated_at"])
     return membership
@@ -330,9 +345,11 @@ def membership_leave(*, membership: Membership) -> Membership:
 
 @transaction.atomic
 def membership_update_profile(*, membership: Membership, alias: str, intention: str) -> Membership:
-    membership = Membership.objects.select_for_update().select_related("circle").get(
-        pk=membership.pk
-    )
+    # The circle lock serialises alias checks, as in membership_request: two people
+    # taking the same name at once get the kind refusal, not an IntegrityError.
+    circle = _lock_circle(membership.circle)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    membership.circle = circle
     alias = _clean_alias(alias)
     _ensure_alias_free(circle=membership.circle, alias=alias, exclude=membership)
     membership.alias = alias
@@ -341,33 +358,47 @@ def membership_update_profile(*, membership: Membership, alias: str, intention: 
     return membership
 
 
+@transaction.atomic
 def agreements_accept(*, membership: Membership) -> Membership:
-    if membership.status != MembershipStatus.ACTIVE:
+    """Re-reads the membership: a copy from before a removal must not count."""
+    current = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("circle")
+        .get(pk=membership.pk)
+    )
+    if current.status != MembershipStatus.ACTIVE:
         raise CircleRuleError(
             _("You can accept the agreements once a facilitator has welcomed you in."),
             "not_active",
         )
-    membership.agreements_accepted_at = timezone.now()
-    membership.save(update_fields=["agreements_accepted_at", "updated_at"])
-    return membership
+    current.agreements_accepted_at = timezone.now()
+    current.save(update_fields=["agreements_accepted_at", "updated_at"])
+    membership.agreements_accepted_at = current.agreements_accepted_at
+    return current
 
 
 # Invites ------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def invite_create(*, actor: Membership, circle: Circle, days: int | None = None) -> Invite:
-    require_facilitator(actor=actor, circle=circle)
+    circle = _lock_circle(circle)
+    actor = _require_facilitator_now(actor=actor, circle=circle)
     days = days or settings.HEARTH_INVITE_DAYS
     return Invite.objects.create(
         circle=circle,
-        token=secrets.token_urlsafe(32),
+        token=secrets.token_urlsafe(32),  # 256 random bits, 43 URL-safe characters
         created_by=actor,
         expires_at=timezone.now() + dt.timedelta(days=days),
     )
 
 
+@transaction.atomic
 def invite_revoke(*, actor: Membership, invite: Invite) -> Invite:
-    require_facilitator(actor=actor, circle=invite.circle)
+    circle = _lock_circle(invite.circle)
+    _require_facilitator_now(actor=actor, circle=circle)
+    invite = Invite.objects.select_for_update().get(pk=invite.pk)
+    invite.circle = circle
     if invite.revoked_at is None:
         invite.revoked_at = timezone.now()
         invite.save(update_fields=["revoked_at"])
@@ -424,6 +455,9 @@ def meetings_reschedule(*, circle: Circle, now: dt.datetime | None = None) -> li
     times. Live and ended meetings are history and stay as they were."""
     now = now or timezone.now()
     circle.meetings.filter(
-        status=MeetingStatus.SCHEDULED, starts_at__gt=now, events__isnull=True
+        status=MeetingStatus.SCHEDULED,
+        starts_at__gt=now,
+        opened_at__isnull=True,
+        events__isnull=True,
     ).delete()
     return meetings_generate(circle=circle, now=now)

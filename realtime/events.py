@@ -16,20 +16,38 @@ from . import broadcast
 from .models import MeetingEvent
 
 
-def newest_seq_subquery() -> Subquery:
-    return Subquery(
-        MeetingEvent.objects.filter(meeting=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+def newest_seq_subquery(meeting: Any = None) -> Subquery:
+    """The newest seq of `meeting` (a pk; by default the outer query's row)."""
+    meeting = OuterRef("pk") if meeting is None else meeting
+    return Subquery(MeetingEvent.objects.filter(meeting=meeting).order_by("-seq").values("seq")[:1])
+
+
+def lock_meeting_row(meeting_pk: int) -> Meeting:
+    """Only the lock (and the row). Whatever else the caller needs, above all the newest
+    seq, it must read in a LATER statement: see lock_meeting."""
+    return (
+        Meeting.objects.select_for_update(of=("self",)).select_related("circle").get(pk=meeting_pk)
     )
 
 
 def lock_meeting(meeting_pk: int, **annotations: Any) -> Meeting:
-    """The meeting row, locked, with `newest_seq` (0 when the log is empty)."""
-    meeting = (
-        Meeting.objects.select_for_update(of=("self",))
-        .select_related("circle")
-        .annotate(newest_seq=newest_seq_subquery(), **annotations)
-        .get(pk=meeting_pk)
+    """The meeting row, locked, with `newest_seq` (0 when the log is empty) and any
+    extra `annotations`, read once the lock is held.
+
+    Two statements on purpose. In READ COMMITTED, a SELECT ... FOR UPDATE that waited for
+    the lock returns the newest version of the locked row, but reads every other table
+    as of the moment the statement started: a newest-seq subquery inside the locking
+    statement misses the event the previous lock holder just committed, and two writers
+    take the same seq (tests/realtime/test_seq.py, concurrent writers).
+    """
+    meeting = lock_meeting_row(meeting_pk)
+    fresh = (
+        Meeting.objects.filter(pk=meeting_pk)
+        .values(newest_seq=newest_seq_subquery(), **annotations)
+        .get()
     )
+    for name, value in fresh.items():
+        setattr(meeting, name, value)
     meeting.newest_seq = meeting.newest_seq or 0
     return meeting
 

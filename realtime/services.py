@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Exists, IntegerField, Subquery, Value
 from django.utils import timezone
 
 from facilitation import services as facilitation
@@ -26,7 +26,7 @@ from groups.regions import help_lines_for
 
 from . import broadcast
 from .crisis import crisis_category
-from .events import EventLog, author_of, lock_meeting
+from .events import EventLog, author_of, lock_meeting, lock_meeting_row, newest_seq_subquery
 from .models import MeetingEvent, MessageReport
 from .protocol import CloseCode, ErrorCode, Frame, FrameError
 
@@ -161,6 +161,10 @@ def _actor_for(meeting: Meeting, seat: Seat) -> Membership:
     """Re-read the actor for this frame: removed, left, or agreements changed since
     connecting all refuse the frame and close the socket."""
     actor = Membership.objects.filter(pk=seat.membership_id, user_id=seat.user_id).first()
+    return _check_actor(meeting, actor)
+
+
+def _check_actor(meeting: Meeting, actor: Membership | None) -> Membership:
     if actor is None or actor.circle_id != meeting.circle_id:
         raise FrameError(ErrorCode.FORBIDDEN, "You're not in this circle.", close_code=4403)
     actor.circle = meeting.circle
@@ -193,10 +197,11 @@ class Accepted:
 
 
 def chat_send(*, seat: Seat, body: str, client_id: str | None, now: dt.datetime) -> Accepted:
-    """Three queries: the locked meeting with everything the rules need (newest seq,
-    an earlier send with this client_id, the rate window, the round's speaker), the
-    actor's membership, and the insert."""
-    events = MeetingEvent.objects.filter(meeting=OuterRef("pk"), actor_id=seat.membership_id)
+    """Three queries: lock the meeting row; then, once the lock is held (so it sees
+    what the previous holder committed), the actor's membership with everything the
+    rules need (newest seq, an earlier send with this client_id, the rate window, the
+    round's speaker); and the insert."""
+    events = MeetingEvent.objects.filter(meeting_id=seat.meeting_pk, actor_id=seat.membership_id)
     duplicate = (
         Subquery(events.filter(client_id=client_id).values("seq")[:1])
         if client_id
@@ -204,33 +209,39 @@ def chat_send(*, seat: Seat, body: str, client_id: str | None, now: dt.datetime)
     )
     try:
         with transaction.atomic():
-            meeting = lock_meeting(
-                seat.meeting_pk,
-                duplicate_seq=duplicate,
-                rate_window_start=Subquery(
-                    events.filter(type="chat.message")
-                    .order_by("-seq")
-                    .values("created_at")[CHAT_RATE_COUNT - 1 : CHAT_RATE_COUNT]
-                ),
-                round_active=Exists(
-                    Round.objects.filter(meeting=OuterRef("pk"), ended_at__isnull=True)
-                ),
-                round_speaker=Subquery(
-                    Turn.objects.filter(
-                        round__meeting=OuterRef("pk"), ended_at__isnull=True
-                    ).values("membership_id")[:1]
-                ),
+            meeting = lock_meeting_row(seat.meeting_pk)
+            actor = (
+                Membership.objects.filter(pk=seat.membership_id, user_id=seat.user_id)
+                .annotate(
+                    newest_seq=newest_seq_subquery(seat.meeting_pk),
+                    duplicate_seq=duplicate,
+                    rate_window_start=Subquery(
+                        events.filter(type="chat.message")
+                        .order_by("-seq")
+                        .values("created_at")[CHAT_RATE_COUNT - 1 : CHAT_RATE_COUNT]
+                    ),
+                    round_active=Exists(
+                        Round.objects.filter(meeting_id=seat.meeting_pk, ended_at__isnull=True)
+                    ),
+                    round_speaker=Subquery(
+                        Turn.objects.filter(
+                            round__meeting_id=seat.meeting_pk, ended_at__isnull=True
+                        ).values("membership_id")[:1]
+                    ),
+                )
+                .first()
             )
-            actor = _actor_for(meeting, seat)
-            if meeting.duplicate_seq:
-                return Accepted(meeting.duplicate_seq)
+            actor = _check_actor(meeting, actor)
+            meeting.newest_seq = actor.newest_seq or 0
+            if actor.duplicate_seq:
+                return Accepted(actor.duplicate_seq)
             _require_live(meeting)
             if actor.muted_until and actor.muted_until > now:
                 raise FrameError(
                     ErrorCode.MUTED,
                     "A facilitator has paused your messages for a few minutes.",
                 )
-            window = meeting.rate_window_start
+            window = actor.rate_window_start
             if window and (now - window).total_seconds() < CHAT_RATE_SECONDS:
                 raise FrameError(
                     ErrorCode.RATE_LIMITED, "That's a lot of messages at once. Take a breath."
@@ -241,14 +252,14 @@ def chat_send(*, seat: Seat, body: str, client_id: str | None, now: dt.datetime)
                 queue=QueueState(
                     floor=meeting.floor_holder_id, talking_piece=meeting.talking_piece
                 ),
-                round_speaker=meeting.round_speaker,
-                round_active=meeting.round_active,
+                round_speaker=actor.round_speaker,
+                round_active=actor.round_active,
             )
             if refusal:
                 raise FrameError(
                     refusal,
                     "It's someone else's turn to speak. You can still react to show you heard."
-                    if meeting.round_active
+                    if actor.round_active
                     else "The talking piece is with someone else. Raise your hand to ask for it.",
                 )
             log = EventLog(meeting, now)

@@ -22,3 +22,13 @@ def facilitator(circle):
 @pytest.fixture
 def member(circle):
     return factories.make_member(circle, alias="Sam")
+
+
+@pytest.fixture
+def library(db):
+    """The built-in prompt library and scripts. The data migration loads them, but
+    transactional tests truncate every table, so tests that need them ask here."""
+    from facilitation.loading import load_library
+    from facilitation.models import Prompt, Script, ScriptStep
+
+    load_library(Prompt=Prompt, Script=Script, ScriptStep=ScriptStep)

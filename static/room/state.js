@@ -5,10 +5,11 @@
 
 /** @typedef {{membership_id: string, alias: string, role: "facilitator"|"member", muted_until: string|null}} Member */
 /** @typedef {{membership_id: string, alias: string, role?: string}} Author */
-/** @typedef {{turn_id: string, membership_id: string, deadline: string|null}} Turn */
+/** @typedef {{turn_id: string, membership_id: string, deadline: string|null, started_at?: string}} Turn */
 /**
  * @typedef {{id: string, kind: string, prompt: any, order: string[], seconds_per_turn: number|null,
- *   current: Turn|null}} Round
+ *   current: Turn|null, outcomes?: (string|null)[], up_next?: string|null, quiet_until?: string|null}} Round
+ *   (the server's round payload; outcomes[i] is "done"/"passed"/"skipped"/null for order[i])
  */
 /**
  * @typedef {{queue: {membership_id: string, alias: string, raised_at: string}[], floor: string|null,
@@ -29,8 +30,10 @@
 /**
  * @typedef {object} RoomState
  * @property {ConnectionState} connection
- * @property {{id: string, circle: {name: string, kind: string, call_link: string|null}, status: "scheduled"|"live"|"ended", step: any}|null} meeting
- * @property {{membership_id: string, alias: string, role: "facilitator"|"member"}|null} you
+ * @property {{id: string, circle: {name: string, kind: string, call_link: string|null}, status: "scheduled"|"live"|"ended", step: any,
+ *   step_started_at?: string|null, agenda?: {id: any, name: string, steps: any[]}|null}|null} meeting
+ *   step_started_at follows phase.changed's started_at; agenda (steps; notes for facilitators) comes from the snapshot
+ * @property {{membership_id: string, alias: string, role: "facilitator"|"member", first_round?: boolean}|null} you
  * @property {Member[]} members
  * @property {string[]} present           membership ids, in the order they arrived
  * @property {Round|null} round
@@ -47,10 +50,28 @@
  * @property {number} highestSeq          highest seq heard of (events not yet applied included)
  * @property {boolean} needsResync        highestSeq > lastSeq: events are missing
  * @property {boolean} synced             a snapshot has been applied
+ * @property {Facilitator|null} facilitator  the facilitator-only snapshot block (null for members)
+ * @property {{name: string, contact: string, region: string}[]} helpLines  the circle's help lines (snapshot)
+ * @property {FeelingShare[]} feelings     feelings.shared events, oldest first, at most FEELINGS_CAP
+ * @property {Round|null} previousRound   the last round that ended (its final order and outcomes)
+ */
+/**
+ * @typedef {{round_id: any, turn_id: any, membership_id: any, words: string[], weather: number|null,
+ *   seq: number|null, at: string|null}} FeelingShare
+ */
+/**
+ * The facilitator block of the snapshot, kept current by events where that is cheap:
+ * `speaking` (keyed by String(membership_id)) counts turns ended "done" and floor holds,
+ * like the server's speaking_stats, for events with seq > asOfSeq (the snapshot's seq), so a
+ * reconnect's replay never counts twice. Floor time is added when a hold we saw start ends;
+ * a hold already running at the snapshot is only re-counted on the next snapshot.
+ * @typedef {{speaking: Record<string, {count: number, seconds: number}>, prompts: any[], coaching: any[],
+ *   intentions: Record<string, string>, asOfSeq: number, floor: {membership_id: any, since: string|null}|null}} Facilitator
  */
 
 export const MESSAGE_CAP = 500;
 export const LOG_CAP = 500;
+export const FEELINGS_CAP = 200;
 const PRIVATE_CAP = 100;
 
 /** Close codes after which the client must not reconnect (see PROTOCOL.md). */
@@ -117,6 +138,10 @@ export function initialState() {
     highestSeq: 0,
     needsResync: false,
     synced: false,
+    facilitator: null,
+    helpLines: [],
+    feelings: [],
+    previousRound: null,
   };
 }
 
@@ -224,6 +249,60 @@ function sortedEvents(events) {
     .sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
 }
 
+/** @param {any} ev @returns {FeelingShare} */
+function feelingFrom(ev) {
+  return {
+    round_id: ev.round_id ?? null,
+    turn_id: ev.turn_id ?? null,
+    membership_id: ev.membership_id ?? null,
+    words: Array.isArray(ev.words) ? ev.words.map(String) : [],
+    weather: typeof ev.weather === "number" ? ev.weather : null,
+    seq: typeof ev.seq === "number" ? ev.seq : null,
+    at: ev.at ?? null,
+  };
+}
+
+/** @param {any} block @param {number} seq @returns {Facilitator|null} */
+function normalizeFacilitator(block, seq) {
+  if (!block || typeof block !== "object") return null;
+  const speaking = {};
+  for (const [k, v] of Object.entries(block.speaking ?? {})) {
+    speaking[String(k)] = { count: Number(v?.count ?? 0), seconds: Number(v?.seconds ?? 0) };
+  }
+  return {
+    speaking,
+    prompts: Array.isArray(block.prompts) ? block.prompts.map((p) => ({ ...p })) : [],
+    coaching: Array.isArray(block.coaching) ? block.coaching.map((c) => ({ ...c })) : [],
+    intentions: { ...(block.intentions ?? {}) },
+    asOfSeq: seq,
+    floor: null,
+  };
+}
+
+/** @param {any[]} list @returns {{name: string, contact: string, region: string}[]} */
+function normalizeHelpLines(list) {
+  return Array.isArray(list) ? list.map((l) => ({ ...l })) : [];
+}
+
+/**
+ * Adds speaking time to a member's stats (facilitators only), unless the snapshot already
+ * counted this event.
+ * @param {Facilitator|null} fac @param {any} ev @param {any} id @param {number} count @param {number} seconds
+ * @returns {Facilitator|null}
+ */
+function addSpeaking(fac, ev, id, count, seconds) {
+  if (!fac || id == null || typeof ev.seq !== "number" || ev.seq <= fac.asOfSeq) return fac;
+  const key = String(id);
+  const prev = fac.speaking[key] ?? { count: 0, seconds: 0 };
+  const secs = Number.isFinite(seconds) ? Math.max(0, Math.round(seconds)) : 0;
+  return { ...fac, speaking: { ...fac.speaking, [key]: { count: prev.count + count, seconds: prev.seconds + secs } } };
+}
+
+/** @param {string|null|undefined} from @param {string|null|undefined} to @returns {number} seconds, NaN if unknown */
+function secondsBetween(from, to) {
+  return (Date.parse(String(to)) - Date.parse(String(from))) / 1000;
+}
+
 // ---------------------------------------------------------------------------------------
 // Snapshots
 
@@ -238,6 +317,7 @@ function fromSnapshot(state, snap) {
   const seq = typeof snap.seq === "number" ? snap.seq : 0;
   let messages = [];
   for (const ev of events) messages = foldMessage(messages, ev);
+  const lastEnded = events.findLast((e) => e.type === "round.ended" && e.round);
   return {
     ...initialState(),
     connection: state.connection,
@@ -255,6 +335,10 @@ function fromSnapshot(state, snap) {
     highestSeq: seq,
     needsResync: false,
     synced: true,
+    facilitator: normalizeFacilitator(snap.facilitator, seq),
+    helpLines: normalizeHelpLines(snap.help_lines),
+    feelings: capped(events.filter((e) => e.type === "feelings.shared").map(feelingFrom), FEELINGS_CAP),
+    previousRound: lastEnded && lastEnded.round.id !== snap.round?.id ? normalizeRound(lastEnded.round) : null,
   };
 }
 
@@ -275,11 +359,19 @@ function resumeFromSnapshot(state, snap) {
   if (!sameMeeting || seq < state.lastSeq) return fromSnapshot(state, snap);
   const refreshed = {
     ...state,
-    meeting: { ...snap.meeting, status: state.meeting?.status ?? snap.meeting.status, step: state.meeting?.step ?? null },
+    meeting: {
+      ...snap.meeting,
+      status: state.meeting?.status ?? snap.meeting.status,
+      step: state.meeting?.step ?? null,
+      step_started_at: state.meeting?.step_started_at ?? null,
+    },
     you: snap.you ? { ...snap.you } : state.you,
     members: Array.isArray(snap.members) ? snap.members.map((m) => ({ muted_until: null, ...m })) : state.members,
     present: Array.isArray(snap.present) ? [...new Set(snap.present)] : state.present,
     highestSeq: Math.max(state.highestSeq, seq),
+    // Counted by the server up to the snapshot's seq: replayed events don't add to it.
+    facilitator: normalizeFacilitator(snap.facilitator, seq),
+    helpLines: "help_lines" in snap ? normalizeHelpLines(snap.help_lines) : state.helpLines,
   };
   const next = applyBatch(refreshed, sortedEvents(snap.events));
   return { ...next, needsResync: next.highestSeq > next.lastSeq };
@@ -319,23 +411,42 @@ function applyEffect(state, ev) {
         queue: { ...state.queue, floor: null },
       };
     case "phase.changed":
-      return state.meeting ? { ...state, meeting: { ...state.meeting, step: ev.step ?? null } } : state;
+      return state.meeting
+        ? { ...state, meeting: { ...state.meeting, step: ev.step ?? null, step_started_at: ev.step ? (ev.started_at ?? ev.at ?? null) : null } }
+        : state;
+
+    case "round.updated":
+      // A late joiner was added to the order (or the round changed otherwise): replace it.
+      if (!("round" in ev)) return state;
+      return { ...state, round: ev.round?.ended ? null : normalizeRound(ev.round) };
+
+    case "feelings.shared":
+      return { ...state, feelings: capped([...state.feelings, feelingFrom(ev)], FEELINGS_CAP) };
 
     case "round.started":
     case "turn.started":
     case "turn.ended":
     case "round.ended": {
       let round = "round" in ev ? normalizeRound(ev.round) : state.round;
+      let { facilitator, previousRound } = state;
       if (ev.type === "round.ended") {
+        const ended = "round" in ev ? round : state.round;
+        if (ended && (ev.round_id == null || ended.id === ev.round_id)) previousRound = ended;
         round = round && ev.round_id != null && round.id !== ev.round_id && !("round" in ev) ? round : null;
       } else if (ev.type === "turn.started" && round && (ev.round_id == null || ev.round_id === round.id)) {
-        round = { ...round, current: { turn_id: ev.turn_id, membership_id: ev.membership_id, deadline: ev.deadline ?? null } };
-      } else if (ev.type === "turn.ended" && round?.current && round.current.membership_id === ev.membership_id
+        const carried = round.current && round.current.turn_id === ev.turn_id ? round.current : {};
+        round = { ...round, current: { ...carried, turn_id: ev.turn_id, membership_id: ev.membership_id, deadline: ev.deadline ?? null } };
+      } else if (ev.type === "turn.ended" && ev.outcome === "done") {
+        const was = state.round?.current;
+        const startedAt = was && (ev.turn_id == null || was.turn_id === ev.turn_id) ? was.started_at : null;
+        facilitator = addSpeaking(facilitator, ev, ev.membership_id, 1, secondsBetween(startedAt, ev.at));
+      }
+      if (ev.type === "turn.ended" && round?.current && round.current.membership_id === ev.membership_id
         && (ev.round_id == null || ev.round_id === round.id)) {
         round = { ...round, current: null };
       }
       const queue = carriedQueue(ev, state.queue);
-      return { ...state, round, queue: queue ?? state.queue };
+      return { ...state, round, queue: queue ?? state.queue, facilitator, previousRound };
     }
 
     case "queue.updated":
@@ -344,7 +455,19 @@ function applyEffect(state, ev) {
       let queue = carriedQueue(ev, state.queue) ?? state.queue;
       if (ev.type === "floor.granted") queue = { ...queue, floor: ev.membership_id ?? null };
       if (ev.type === "floor.released") queue = { ...queue, floor: null };
-      return { ...state, queue };
+      let facilitator = state.facilitator;
+      if (facilitator && ev.type !== "queue.updated" && typeof ev.seq === "number" && ev.seq > facilitator.asOfSeq) {
+        // Floor time, like the server's FloorHold rows: a grant counts once; its time is added
+        // when the hold ends (released, or the floor passed straight to someone else).
+        const held = facilitator.floor;
+        if (held) facilitator = addSpeaking(facilitator, ev, held.membership_id, 0, secondsBetween(held.since, ev.at));
+        facilitator = { ...facilitator, floor: null };
+        if (ev.type === "floor.granted" && ev.membership_id != null) {
+          facilitator = addSpeaking(facilitator, ev, ev.membership_id, 1, 0);
+          facilitator = { ...facilitator, floor: { membership_id: ev.membership_id, since: ev.at ?? null } };
+        }
+      }
+      return { ...state, queue, facilitator };
     }
 
     case "prompt.pushed":
@@ -585,6 +708,8 @@ export function upNext(state) {
   if (state.round) {
     const current = state.round.current?.membership_id;
     if (current == null) return null;
+    // The server's pick (it skips those who already spoke or aren't here), when it sent one.
+    if ("up_next" in state.round) return state.round.up_next == null ? null : memberById(state, state.round.up_next);
     const i = state.round.order.indexOf(current);
     return i === -1 ? null : memberById(state, state.round.order[i + 1]);
   }
@@ -673,6 +798,17 @@ function wasApplied(prev, next, ev) {
   return true;
 }
 
+/**
+ * A check-in share in words: "tired, hopeful · weather 6" (empty when there is nothing).
+ * @param {string[]|null|undefined} words @param {number|null|undefined} weather @returns {string}
+ */
+export function feelingsText(words, weather) {
+  const parts = [];
+  if (Array.isArray(words) && words.length) parts.push(words.join(", "));
+  if (typeof weather === "number") parts.push(`weather ${weather}`);
+  return parts.join(" · ");
+}
+
 const ROUND_NAMES = { check_in: "Check-in round", check_out: "Check-out round", topic: "Round" };
 const REACTION_COPY = { heard: "heard you", respect: "sent you respect", support: "sent you support" };
 
@@ -712,6 +848,11 @@ export function announcementFor(prevState, nextState, event) {
     }
     case "round.ended":
       return "The round has ended.";
+    case "feelings.shared": {
+      if (event.membership_id === me) return null;
+      const line = feelingsText(event.words, event.weather);
+      return line ? `${nameOf(nextState, event.membership_id)}: ${line}` : null;
+    }
     case "queue.updated": {
       if (nextState.round) return null;
       const was = myQueuePosition(prevState);

@@ -17,6 +17,7 @@ import {
   reactionCounts,
   closeExplanation,
   isFinalCloseCode,
+  feelingsText,
   MESSAGE_CAP,
 } from "../../static/room/state.js";
 
@@ -593,5 +594,113 @@ describe("announcementFor", () => {
     assert.ok(announce(s, { type: "support.resources", resources: [] }));
     assert.equal(announce(s, { type: "presence.joined", membership_id: "m-alex", alias: "Alex" }), null);
     assert.equal(announce(s, { type: "poll.opened", seq: 5, at: AT }), null);
+  });
+});
+
+// -- what the server really sends beyond the basics (round payloads, feelings, facilitator block)
+
+describe("server payloads: round.updated, feelings, phase time, facilitator block", () => {
+  const START = "2025-01-01T10:00:00Z";
+  const payload = (over = {}) => ({
+    ...ROUND, outcomes: [null, null, null], quiet_until: null, ended: false, up_next: "m-me",
+    current: { turn_id: "t1", membership_id: "m-sam", started_at: START, deadline: "2025-01-01T10:02:00Z" },
+    ...over,
+  });
+  const FACBLOCK = {
+    speaking: { "m-sam": { count: 1, seconds: 30 } },
+    prompts: [{ id: 1, text: "What did you do today?", strategy: "thoughts_before_feelings", phase: "check_in", depth: 1, own: false, last_used: null }],
+    coaching: [{ key: "situation-member-passes", situation: "member_passes", strategy: "normalize_not_knowing", title: "t", body: "b" }],
+    intentions: { "m-sam": "Somewhere to talk." },
+  };
+
+  test("snapshot keeps the facilitator block, help lines and the meeting's agenda and step time", () => {
+    const s = loaded({
+      facilitator: FACBLOCK,
+      help_lines: [{ name: "Line", contact: "116 123", region: "GB" }],
+      meeting: { ...snapshot().meeting, step_started_at: START, agenda: { id: 1, name: "Weekly", steps: [] } },
+      you: { ...ME, first_round: true },
+    });
+    assert.equal(s.facilitator.speaking["m-sam"].count, 1);
+    assert.equal(s.facilitator.asOfSeq, 3);
+    assert.equal(s.facilitator.prompts.length, 1);
+    assert.equal(s.helpLines[0].contact, "116 123");
+    assert.equal(s.meeting.step_started_at, START);
+    assert.equal(s.meeting.agenda.name, "Weekly");
+    assert.equal(s.you.first_round, true);
+    assert.equal(loaded().facilitator, null);
+  });
+
+  test("phase.changed records when the step started; clearing the step clears it", () => {
+    let s = run(loaded(), ev({ type: "phase.changed", seq: 4, at: AT, step: { id: 2, title: "Check-in" }, started_at: START }));
+    assert.equal(s.meeting.step_started_at, START);
+    s = run(s, ev({ type: "phase.changed", seq: 5, at: AT, step: null, started_at: null }));
+    assert.equal(s.meeting.step_started_at, null);
+  });
+
+  test("round.updated replaces the round (a late joiner at the end)", () => {
+    let s = run(loaded(), ev({ type: "round.started", seq: 4, at: AT, round: payload() }));
+    s = run(s, ev({ type: "round.updated", seq: 5, at: AT, round: payload({ order: ["m-sam", "m-me", "m-alex", "m-fac"], outcomes: [null, null, null, null] }) }));
+    assert.deepEqual(s.round.order, ["m-sam", "m-me", "m-alex", "m-fac"]);
+    assert.equal(s.lastSeq, 5);
+  });
+
+  test("turn.started keeps the started_at its round payload carries", () => {
+    const s = run(loaded(), ev({ type: "round.started", seq: 4, at: AT, round: payload({ current: null }) }),
+      ev({ type: "turn.started", seq: 5, at: AT, round_id: "r1", turn_id: "t1", membership_id: "m-sam", deadline: null, round: payload() }));
+    assert.equal(s.round.current.started_at, START);
+    assert.equal(s.round.current.deadline, null);
+  });
+
+  test("upNext follows the server's up_next when the round carries it", () => {
+    const s = run(loaded(), ev({ type: "round.started", seq: 4, at: AT, round: payload({ up_next: "m-alex" }) }));
+    assert.equal(upNext(s).alias, "Alex");
+    const none = run(loaded(), ev({ type: "round.started", seq: 4, at: AT, round: payload({ up_next: null }) }));
+    assert.equal(upNext(none), null);
+  });
+
+  test("feelings.shared is kept in order, from the snapshot and live, and announced for others", () => {
+    const share = (seq, who, words, weather) => ({ type: "feelings.shared", seq, at: AT, round_id: "r1", turn_id: "t1", membership_id: who, words, weather });
+    let s = loaded({ seq: 4, events: [chat(1, SAM, "hello"), share(4, "m-sam", ["tired", "hopeful"], 6)] });
+    assert.equal(s.feelings.length, 1);
+    assert.deepEqual(s.feelings[0].words, ["tired", "hopeful"]);
+    const next = run(s, ev(share(5, "m-alex", [], 3)));
+    assert.equal(next.feelings.at(-1).weather, 3);
+    assert.equal(announcementFor(s, next, share(5, "m-alex", [], 3)), "Alex: weather 3");
+    const mine = run(s, ev(share(5, "m-me", ["calm"], null)));
+    assert.equal(announcementFor(s, mine, share(5, "m-me", ["calm"], null)), null);
+    assert.equal(feelingsText(["tired", "hopeful"], 6), "tired, hopeful · weather 6");
+    assert.equal(feelingsText([], null), "");
+  });
+
+  test("round.ended remembers the finished round (for 'passed twice')", () => {
+    let s = run(loaded(), ev({ type: "round.started", seq: 4, at: AT, round: payload() }));
+    s = run(s, ev({ type: "round.ended", seq: 5, at: AT, round_id: "r1", round: payload({ outcomes: ["passed", "done", "done"], current: null, ended: true }) }));
+    assert.equal(s.round, null);
+    assert.deepEqual(s.previousRound.outcomes, ["passed", "done", "done"]);
+    const fresh = loaded({ seq: 5, events: [{ type: "round.ended", seq: 5, at: AT, round_id: "r1", round: payload({ outcomes: ["passed", null, null], ended: true }) }] });
+    assert.equal(fresh.previousRound.id, "r1");
+  });
+
+  test("speaking stats count turns done and floor holds after the snapshot, never twice", () => {
+    let s = loaded({ facilitator: FACBLOCK });
+    s = run(s, ev({ type: "round.started", seq: 4, at: AT, round: payload() }));
+    s = run(s, ev({ type: "turn.ended", seq: 5, at: "2025-01-01T10:01:30Z", round_id: "r1", turn_id: "t1", membership_id: "m-sam", outcome: "done", round: payload({ current: null }) }));
+    assert.deepEqual(s.facilitator.speaking["m-sam"], { count: 2, seconds: 120 });
+    const passed = run(s, ev({ type: "turn.ended", seq: 6, at: AT, round_id: "r1", turn_id: "t2", membership_id: "m-me", outcome: "passed" }));
+    assert.equal(passed.facilitator.speaking["m-me"], undefined);
+    s = run(s, ev({ type: "floor.granted", seq: 6, at: "2025-01-01T10:05:00Z", membership_id: "m-alex" }));
+    s = run(s, ev({ type: "floor.released", seq: 7, at: "2025-01-01T10:06:00Z", membership_id: "m-alex" }));
+    assert.deepEqual(s.facilitator.speaking["m-alex"], { count: 1, seconds: 60 });
+    // A reconnect: the server counted up to seq 7 already; replaying 6 and 7 adds nothing.
+    const resumed = run(s, { type: "resume", snapshot: snapshot({ seq: 7, facilitator: { ...FACBLOCK, speaking: { "m-alex": { count: 1, seconds: 60 } } }, events: [] }) });
+    assert.deepEqual(resumed.facilitator.speaking["m-alex"], { count: 1, seconds: 60 });
+    assert.equal(resumed.facilitator.asOfSeq, 7);
+  });
+
+  test("resume keeps the step's start time as of lastSeq", () => {
+    let s = run(loaded(), ev({ type: "phase.changed", seq: 4, at: AT, step: { id: 2, title: "Check-in" }, started_at: START }));
+    s = run(s, { type: "resume", snapshot: snapshot({ seq: 4, meeting: { ...snapshot().meeting, step: { id: 2 }, step_started_at: START }, events: [] }) });
+    assert.equal(s.meeting.step_started_at, START);
+    assert.equal(s.meeting.step.title, "Check-in");
   });
 });

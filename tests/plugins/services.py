@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -34,6 +35,7 @@ class SessionServices:
     external: list[str] = field(default_factory=list)
     saved_env: dict[str, str | None] = field(default_factory=dict)
     saved_sigterm: signal.Handlers | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def set_env(self, name: str, value: str) -> None:
         self.saved_env.setdefault(name, os.environ.get(name))
@@ -54,12 +56,12 @@ class SessionServices:
         if self.postgres is not None:
             started.append(
                 f"PostgreSQL {self.postgres.version} on {self.postgres.host}:"
-                f"{self.postgres.port} ({_seconds(self.postgres)})"
+                f"{self.postgres.port} ({self.seconds.get('postgres', 0):.2f} s)"
             )
         if self.redis is not None:
             started.append(
                 f"Redis {self.redis.version} on {self.redis.host}:{self.redis.port} "
-                f"({_seconds(self.redis)})"
+                f"({self.seconds.get('redis', 0):.2f} s)"
             )
         parts = []
         if started:
@@ -89,20 +91,11 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"received signal {signum}")
 
 
-def _seconds(server: PostgresServer | RedisServer) -> str:
-    total = server.startup_seconds or 0.0
-    if isinstance(server, PostgresServer):
-        total += server.initdb_seconds or 0.0
-    return f"{total:.2f} s"
-
-
 services_key = pytest.StashKey[SessionServices]()
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(
-    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
-) -> None:
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Start missing services and export their URLs before pytest-django loads settings."""
     namespace = early_config.known_args_namespace
     if getattr(namespace, "help", False) or getattr(namespace, "version", False):
@@ -116,12 +109,18 @@ def pytest_load_initial_conftests(
         if os.environ.get("DATABASE_URL"):
             services.external.append("DATABASE_URL")
         else:
-            services.postgres = PostgresServer().start()
+            began = time.monotonic()
+            services.postgres = PostgresServer()  # assigned first: stop() must close it
+            services.postgres.start()
+            services.seconds["postgres"] = time.monotonic() - began
             services.set_env("DATABASE_URL", services.postgres.url)
         if os.environ.get("REDIS_URL"):
             services.external.append("REDIS_URL")
         else:
-            services.redis = RedisServer().start()
+            began = time.monotonic()
+            services.redis = RedisServer()
+            services.redis.start()
+            services.seconds["redis"] = time.monotonic() - began
             services.set_env("REDIS_URL", services.redis.url)
         if services.postgres is not None or services.redis is not None:
             services.catch_sigterm()

@@ -12,10 +12,12 @@ import atexit
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,8 +29,11 @@ __all__ = [
     "ServiceError",
     "free_port",
     "log_tail",
+    "make_workdir",
+    "register_live",
     "spawn",
     "stop_process",
+    "unregister_live",
     "wait_until",
 ]
 
@@ -75,6 +80,38 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+_OWNER_FILE = "owner.pid"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_workdir(prefix: str) -> Path:
+    """Create a temp dir for one server, first removing ones left by SIGKILLed runs.
+
+    Each dir records the pid of the process that made it; only dirs whose owner is dead
+    are swept, so servers of concurrent test runs are never touched.
+    """
+    parent = Path(tempfile.gettempdir())
+    for stale in parent.glob(f"{prefix}*"):
+        try:
+            owner = int((stale / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(owner):
+            shutil.rmtree(stale, ignore_errors=True)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    (workdir / _OWNER_FILE).write_text(str(os.getpid()))
+    return workdir
 
 
 def log_tail(path: Path, lines: int = 40) -> str:

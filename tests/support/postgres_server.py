@@ -13,7 +13,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.support import (
     ServiceError,
     free_port,
     log_tail,
+    make_workdir,
     register_live,
     spawn,
     stop_process,
@@ -159,6 +159,7 @@ class PostgresServer:
 
     @property
     def data_dir(self) -> Path:
+        """PGDATA, created by initdb and kept across stop()/start()."""
         return self.workdir / "data"
 
     @property
@@ -172,7 +173,7 @@ class PostgresServer:
             return self
         bin_dir = postgres_bin_dir()
         if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="hearth-pg-"))
+            self._workdir = make_workdir("hearth-pg-")
             register_live(self)
             if self._account is not None:
                 os.chown(self._workdir, *self._account)

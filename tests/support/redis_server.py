@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +21,7 @@ from tests.support import (
     ServiceError,
     free_port,
     log_tail,
+    make_workdir,
     register_live,
     spawn,
     stop_process,
@@ -119,6 +119,8 @@ class RedisServer:
 
     def ping(self) -> bool:
         """True if the server answers PING right now."""
+        if self._port is None:
+            return False
         try:
             return _roundtrip(self.host, self.port, b"PING").startswith(b"+PONG")
         except OSError:
@@ -130,7 +132,7 @@ class RedisServer:
             return self
         binary = redis_server_binary()
         if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="hearth-redis-"))
+            self._workdir = make_workdir("hearth-redis-")
             register_live(self)
         began = time.monotonic()
         for attempt in range(_PORT_ATTEMPTS):
