@@ -151,11 +151,13 @@ ACCOUNT_SESSION_REMEMBER = None
 LOGIN_REDIRECT_URL = "groups:dashboard"
 LOGIN_URL = "account_login"
 
-# Email (Django 6.1 MAILERS). Development prints mail to the console; set
-# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST etc. in
-# production.
+# Email (Django 6.1 MAILERS). Development prints mail to the console; production
+# sends through SMTP (EMAIL_HOST etc.).
 EMAIL_BACKEND_PATH = os.environ.get(
-    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 _smtp_options = (
     {

@@ -6,6 +6,7 @@ serialised once here, not once per connection.
 """
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -27,10 +28,36 @@ def member_group(meeting_pk: int, membership_pk: int) -> str:
     return f"meeting-{meeting_pk}-member-{membership_pk}"
 
 
+# Set by a consumer around a service call: messages committed during the call are
+# handed back to it and sent from the event loop, instead of blocking the shared
+# database thread on a round trip to the channel layer.
+_collected: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
+    "hearth_broadcast_collected", default=None
+)
+
+
 def _group_send(group: str, message: dict[str, Any]) -> None:
+    collected = _collected.get()
+    if collected is not None:
+        collected.append((group, message))
+        return
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(group, message)
+
+
+def collect() -> tuple[list[tuple[str, dict[str, Any]]], Any]:
+    """Start collecting (in the consumer's task, before the service call)."""
+    collected: list[tuple[str, dict[str, Any]]] = []
+    return collected, _collected.set(collected)
+
+
+async def deliver(collected: list[tuple[str, dict[str, Any]]], token: Any) -> None:
+    """Stop collecting and send what the committed call produced, in order."""
+    _collected.reset(token)
+    layer = get_channel_layer()
+    for group, message in collected:
+        await layer.group_send(group, message)
 
 
 def send_frames_on_commit(group: str, frames: Iterable[dict[str, Any]]) -> None:

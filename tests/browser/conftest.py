@@ -17,7 +17,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import sync_playwright
 
 from tests.support.daphne import DaphneServer
-from tests.support.live import redis_url, test_database_url
+from tests.support.live import redis_url, database_url_for_tests
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -34,7 +34,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results"
 
 @pytest.fixture(scope="session")
 def live_server(django_db_setup, django_db_blocker):
-    with DaphneServer(database_url=test_database_url(), redis_url=redis_url()) as server:
+    with DaphneServer(database_url=database_url_for_tests(), redis_url=redis_url()) as server:
         yield server
 
 

@@ -110,7 +110,7 @@ def test_directory_shows_times_in_the_viewers_zone_labelled(client, circle, outs
     page = html(login(client, outsider).get(url("directory")))
     assert "(America/New_York)" in page
     assert "(Europe/London)" not in page
-    assert "19:30" not in page
+    assert "Every Wednesday at 19:30" not in page
 
 
 def test_circle_page_for_a_member(client, circle, member):

@@ -1,6 +1,7 @@
 """Helpers for websocket tests: a real ASGI stack (origin check, session auth,
 routing) driven by Channels' WebsocketCommunicator."""
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,10 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from config.asgi import application
+from facilitation.models import FloorHold, PromptUse, Round, Turn
+from groups.models import Meeting, Membership
+from realtime import consumers
+from realtime.models import MeetingEvent, MessageReport
 
 
 @database_sync_to_async
@@ -46,6 +51,9 @@ class Client:
     async def send_raw(self, text: str) -> None:
         await self.communicator.send_to(text_data=text)
 
+    async def send_bytes(self, data: bytes) -> None:
+        await self.communicator.send_to(bytes_data=data)
+
     async def receive(self, timeout: float = 3) -> dict:
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
@@ -67,18 +75,37 @@ class Client:
     async def nothing_pending(self, timeout: float = 0.2) -> bool:
         return await self.communicator.receive_nothing(timeout=timeout)
 
+    async def receive_close(self, timeout: float = 3) -> int:
+        """Skip frames until the server closes the socket; return the close code."""
+        while True:
+            message = await self.communicator.receive_output(timeout)
+            if message["type"] == "websocket.close":
+                return message.get("code", 1000)
+            assert message["type"] == "websocket.send", message
+
+    async def still_works(self) -> None:
+        """A harmless valid frame (lowering a hand that isn't raised) is acked."""
+        reply = await self.request({"type": "hand.lower"})
+        assert reply["type"] == "ack", reply
+        assert reply["seq"] is None, reply
+
 
 @asynccontextmanager
-async def connect(user, meeting, *, origin: str = "http://localhost", expect_snapshot=True):
-    headers = [(b"origin", origin.encode())]
+async def connect(user, meeting, *, origin: str | None = "http://localhost", expect_snapshot=True):
+    """`meeting` is a Meeting, or any string to use as its id in the URL. With
+    origin=None no Origin header is sent. A refusal before accepting leaves
+    client.connected False and its close code in client.refused_with."""
+    headers = [(b"origin", origin.encode())] if origin is not None else []
     if user is not None:
         headers.append((b"cookie", (await session_cookie_for(user)).encode()))
+    meeting_id = getattr(meeting, "public_id", meeting)
     communicator = WebsocketCommunicator(
-        application, f"/ws/meetings/{meeting.public_id}/", headers=headers
+        application, f"/ws/meetings/{meeting_id}/", headers=headers
     )
-    connected, _ = await communicator.connect(timeout=5)
+    connected, detail = await communicator.connect(timeout=5)
     client = Client(communicator)
     client.connected = connected
+    client.refused_with = None if connected else detail
     try:
         if connected and expect_snapshot:
             client.snapshot = await client.receive()
@@ -91,3 +118,54 @@ async def connect(user, meeting, *, origin: str = "http://localhost", expect_sna
 @pytest.fixture
 def ws_connect():
     return connect
+
+
+@database_sync_to_async
+def room_state(meeting) -> dict:
+    """Everything a frame could change in a meeting, to compare before and after a
+    refused frame. Presence (attendance) is left out: connecting changes it."""
+    m = Meeting.objects.get(pk=meeting.pk)
+    return {
+        "events": list(
+            MeetingEvent.objects.filter(meeting=m)
+            .order_by("seq")
+            .values_list("seq", "type", "payload", "client_id")
+        ),
+        "reports": list(MessageReport.objects.filter(meeting=m).values_list("pk", flat=True)),
+        "meeting": (
+            m.status,
+            m.opened_at,
+            m.ended_at,
+            m.queue,
+            m.floor_holder_id,
+            m.talking_piece,
+            m.progressive,
+            m.script_id,
+            m.current_step_id,
+        ),
+        "members": list(
+            Membership.objects.filter(circle_id=m.circle_id)
+            .order_by("pk")
+            .values_list("pk", "status", "role", "muted_until")
+        ),
+        "rounds": list(
+            Round.objects.filter(meeting=m).order_by("pk").values_list("pk", "order", "ended_at")
+        ),
+        "turns": list(
+            Turn.objects.filter(round__meeting=m).order_by("pk").values_list("pk", "ended_at")
+        ),
+        "floor_holds": FloorHold.objects.filter(meeting=m).count(),
+        "prompt_uses": PromptUse.objects.filter(meeting=m).count(),
+    }
+
+
+@database_sync_to_async
+def events_of(meeting) -> list[MeetingEvent]:
+    return list(MeetingEvent.objects.filter(meeting_id=meeting.pk).order_by("seq"))
+
+
+async def settle_departures() -> None:
+    """Wait for the presence tasks that confirm departures after the grace period."""
+    pending = list(consumers._pending_departures)
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)

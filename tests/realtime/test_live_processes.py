@@ -18,7 +18,7 @@ from realtime.models import MeetingEvent
 from tests import factories
 from tests.browser.conftest import session_cookie
 from tests.support.daphne import DaphneServer
-from tests.support.live import redis_url, test_database_url
+from tests.support.live import redis_url, database_url_for_tests
 from tests.support.redis_server import RedisServer
 
 pytestmark = [
@@ -112,7 +112,7 @@ class Peer:
 
 async def test_two_daphne_processes_share_one_room(room):
     meeting, (host, alice, bob) = room
-    database = test_database_url()
+    database = database_url_for_tests()
     with (
         DaphneServer(database_url=database, redis_url=redis_url()) as one,
         DaphneServer(database_url=database, redis_url=redis_url()) as two,
@@ -136,7 +136,7 @@ async def test_two_daphne_processes_share_one_room(room):
 async def test_idle_socket_on_redis_layer_still_receives(room):
     """channels_redis #422: redis-py's 5 s socket timeout can kill idle consumers."""
     meeting, (host, alice, bob) = room
-    with DaphneServer(database_url=test_database_url(), redis_url=redis_url()) as server:
+    with DaphneServer(database_url=database_url_for_tests(), redis_url=redis_url()) as server:
         idle = Peer(server.url, meeting, await sync_to_async(cookie_for)(alice, server.url))
         talker = Peer(server.url, meeting, await sync_to_async(cookie_for)(bob, server.url))
         await idle.open()
@@ -153,7 +153,7 @@ async def test_idle_socket_on_redis_layer_still_receives(room):
 async def test_redis_restart_loses_no_event(room):
     meeting, (host, alice, bob) = room
     with RedisServer() as redis:
-        with DaphneServer(database_url=test_database_url(), redis_url=redis.url) as server:
+        with DaphneServer(database_url=database_url_for_tests(), redis_url=redis.url) as server:
             a = Peer(server.url, meeting, await sync_to_async(cookie_for)(alice, server.url))
             b = Peer(server.url, meeting, await sync_to_async(cookie_for)(bob, server.url))
             await a.open()

@@ -7,7 +7,7 @@ import os
 from django.conf import settings
 
 
-def test_database_url() -> str:
+def database_url_for_tests() -> str:
     """DATABASE_URL with the database name swapped for the test database's."""
     db = settings.DATABASES["default"]
     user = db.get("USER") or ""
