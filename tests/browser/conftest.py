@@ -33,13 +33,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results"
 
 
 @pytest.fixture(scope="session")
-def live_server(django_db_setup, django_db_blocker):
+def daphne_server(django_db_setup, django_db_blocker):
     with DaphneServer(database_url=database_url_for_tests(), redis_url=redis_url()) as server:
         yield server
 
 
 @pytest.fixture
-def browser(transactional_db, live_server, monkeypatch):
+def browser(transactional_db, daphne_server, monkeypatch):
     assert os.path.exists(CHROMIUM), "Browser tests need chromium: run `make test` (installs it)."
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
@@ -60,7 +60,7 @@ def session_cookie(user, url: str) -> dict:
 
 
 @pytest.fixture
-def open_page(browser, live_server, request):
+def open_page(browser, daphne_server, request):
     """open_page(user=None, width=1280, height=900) -> a Page at the live server, logged
     in as `user`. Console errors (CSP violations included) fail the test."""
     contexts = []
@@ -68,10 +68,10 @@ def open_page(browser, live_server, request):
 
     def _open(user=None, *, width: int = 1280, height: int = 900):
         context = browser.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": height}
+            base_url=daphne_server.url, viewport={"width": width, "height": height}
         )
         if user is not None:
-            context.add_cookies([session_cookie(user, live_server.url)])
+            context.add_cookies([session_cookie(user, daphne_server.url)])
         context.set_default_timeout(10_000)
         page = context.new_page()
         page.on(
@@ -92,7 +92,7 @@ def open_page(browser, live_server, request):
     for context in contexts:
         context.close()
     unexpected = [e for e in console_errors if "WebSocket" not in e and "ERR_INTERNET" not in e]
-    assert not unexpected, f"browser console errors: {unexpected}\n{live_server.log()}"
+    assert not unexpected, f"browser console errors: {unexpected}\n{daphne_server.log()}"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
