@@ -107,7 +107,9 @@ class CircleForm(forms.ModelForm):
                 "Men's circles and partner circles are kept completely separate: nobody "
                 "can be a member of both kinds."
             ),
-            "description": _("A few plain sentences for the directory: who it's for, what happens."),
+            "description": _(
+                "A few plain sentences for the directory: who it's for, what happens."
+            ),
             "start_time": _("On the circle's own clock, in the time zone below."),
             "agreements": _(
                 "One agreement per line. Leave it empty to use Hearth's standard agreements. "

@@ -88,11 +88,17 @@ def dashboard_for(*, user, now: dt.datetime | None = None) -> Dashboard:
     if active:
         meetings = Meeting.objects.filter(
             Q(status=MeetingStatus.LIVE)
-            | Q(status=MeetingStatus.SCHEDULED, ends_at__gt=now, starts_at__lt=now + DASHBOARD_HORIZON),
+            | Q(
+                status=MeetingStatus.SCHEDULED,
+                ends_at__gt=now,
+                starts_at__lt=now + DASHBOARD_HORIZON,
+            ),
             circle_id__in=[m.circle_id for m in active],
         ).order_by("starts_at")
         # A live meeting beats a scheduled one: it is the one to walk into now.
-        for meeting in sorted(meetings, key=lambda m: (m.status != MeetingStatus.LIVE, m.starts_at)):
+        for meeting in sorted(
+            meetings, key=lambda m: (m.status != MeetingStatus.LIVE, m.starts_at)
+        ):
             next_by_circle.setdefault(meeting.circle_id, meeting)
     facilitated = [m.circle_id for m in active if m.role == Role.FACILITATOR]
     to_handle = (
@@ -105,7 +111,9 @@ def dashboard_for(*, user, now: dt.datetime | None = None) -> Dashboard:
         else []
     )
     return Dashboard(
-        circles=[MyCircle(membership=m, next_meeting=next_by_circle.get(m.circle_id)) for m in active],
+        circles=[
+            MyCircle(membership=m, next_meeting=next_by_circle.get(m.circle_id)) for m in active
+        ],
         pending=[m for m in mine if m.status == MembershipStatus.REQUESTED],
         to_handle=to_handle,
     )
@@ -126,9 +134,7 @@ def _with_member_count(queryset):
     return queryset.annotate(
         member_count=Count(
             "memberships",
-            filter=Q(
-                memberships__status=MembershipStatus.ACTIVE, memberships__role=Role.MEMBER
-            ),
+            filter=Q(memberships__status=MembershipStatus.ACTIVE, memberships__role=Role.MEMBER),
         )
     )
 

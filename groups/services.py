@@ -97,7 +97,8 @@ def _ensure_seat(circle: Circle) -> None:
     ).count()
     if members >= circle.capacity:
         raise CircleRuleError(
-            _("This circle is full right now (%(capacity)s seats).") % {"capacity": circle.capacity},
+            _("This circle is full right now (%(capacity)s seats).")
+            % {"capacity": circle.capacity},
             "circle_full",
         )
 
@@ -106,9 +107,7 @@ def _ensure_worlds_apart(*, user: User, circle: Circle) -> None:
     """Men's circles and partner circles never share a member. Facilitators may serve
     both kinds; this rule is about members. Called with the user row locked."""
     other = (
-        Membership.objects.filter(
-            user=user, role=Role.MEMBER, status__in=CURRENT_STATUSES
-        )
+        Membership.objects.filter(user=user, role=Role.MEMBER, status__in=CURRENT_STATUSES)
         .exclude(circle__kind=circle.kind)
         .select_related("circle")
         .first()
@@ -123,6 +122,16 @@ def _ensure_worlds_apart(*, user: User, circle: Circle) -> None:
             % {"other": other.circle.get_kind_display().lower(), "name": other.circle.name},
             "separate_worlds",
         )
+
+
+def _ensure_another_facilitator(*, membership: Membership, message: str) -> None:
+    """A circle always keeps an active facilitator. Called with the circle row locked,
+    so two facilitators stepping away at once can't both pass."""
+    others = Membership.objects.filter(
+        circle_id=membership.circle_id, role=Role.FACILITATOR, status=MembershipStatus.ACTIVE
+    ).exclude(pk=membership.pk)
+    if not others.exists():
+        raise CircleRuleError(message, "last_facilitator")
 
 
 def _lock_circle(circle: Circle) -> Circle:
@@ -308,11 +317,9 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: str)
     if role == membership.role:
         return membership
     if role == Role.MEMBER:
-        others = membership.circle.memberships.filter(
-            role=Role.FACILITATOR, status=MembershipStatus.ACTIVE
-        ).exclude(pk=membership.pk)
-        if not others.exists():
-            raise CircleRuleError(_("A circle needs at least one facilitator."), "last_facilitator")
+        _ensure_another_facilitator(
+            membership=membership, message=_("A circle needs at least one facilitator.")
+        )
         _ensure_worlds_apart(user=_lock_user(membership.user), circle=membership.circle)
         _ensure_seat(membership.circle)
     membership.role = role
@@ -325,19 +332,15 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: str)
 
 @transaction.atomic
 def membership_leave(*, membership: Membership) -> Membership:
-    circle = _lock_circle(membership.circle)
+    _lock_circle(membership.circle)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.status not in CURRENT_STATUSES:
         return membership
     if membership.role == Role.FACILITATOR:
-        others = circle.memberships.filter(
-            role=Role.FACILITATOR, status=MembershipStatus.ACTIVE
-        ).exclude(pk=membership.pk)
-        if not others.exists():
-            raise CircleRuleError(
-                _("You're the circle's only facilitator. Hand the role to someone first."),
-                "last_facilitator",
-            )
+        _ensure_another_facilitator(
+            membership=membership,
+            message=_("You're the circle's only facilitator. Hand the role to someone first."),
+        )
     membership.status = MembershipStatus.LEFT
     membership.save(update_fields=["status", "updated_at"])
     return membership
@@ -432,9 +435,7 @@ def meetings_generate(
         weeks=weeks,
     )
     length = dt.timedelta(minutes=circle.duration_minutes)
-    existing = set(
-        circle.meetings.filter(starts_at__in=starts).values_list("starts_at", flat=True)
-    )
+    existing = set(circle.meetings.filter(starts_at__in=starts).values_list("starts_at", flat=True))
     created = []
     for start in starts:
         if start in existing:

@@ -231,9 +231,7 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, text % {"name": membership.circle.name})
             return redirect("groups:dashboard")
     context = {"circle": membership.circle, "membership": membership, "errors": error}
-    return render(
-        request, "groups/leave.html", context, status=ERROR_STATUS if error else 200
-    )
+    return render(request, "groups/leave.html", context, status=ERROR_STATUS if error else 200)
 
 
 @login_required
@@ -404,8 +402,10 @@ def member_role(request: HttpRequest, slug: str, membership_id: int) -> HttpResp
         request,
         slug,
         action,
-        lambda m: _("%(alias)s is now a %(role)s.")
-        % {"alias": m.alias, "role": m.get_role_display().lower()},
+        lambda m: (
+            _("%(alias)s is now a %(role)s.")
+            % {"alias": m.alias, "role": m.get_role_display().lower()}
+        ),
     )
 
 

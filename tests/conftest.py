@@ -3,6 +3,13 @@ import pytest
 from tests import factories
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Hashing passwords the production way costs ~0.3 s a person; tests make many.
+    (Browser tests log in with session cookies, so the server's hashers don't matter.)"""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def host(db):
     """A person with the facilitator permission."""

@@ -42,7 +42,8 @@ def slow_checks(monkeypatch):
 
         return wrapper
 
-    for name in ("_ensure_seat", "_ensure_worlds_apart", "_ensure_alias_free"):
+    checks = ("_ensure_seat", "_ensure_worlds_apart", "_ensure_alias_free")
+    for name in (*checks, "_ensure_another_facilitator"):
         monkeypatch.setattr(services, name, slowed(getattr(services, name)))
 
 
@@ -266,7 +267,7 @@ def test_two_members_renaming_to_the_same_name_at_once(slow_checks):
     assert circle.memberships.filter(alias="Same").count() == 1
 
 
-def test_two_facilitators_leaving_at_once_leave_one_behind():
+def test_two_facilitators_leaving_at_once_leave_one_behind(slow_checks):
     circle = make_circle()
     host = facilitator_of(circle)
     helper = services.membership_set_role(
@@ -283,7 +284,7 @@ def test_two_facilitators_leaving_at_once_leave_one_behind():
     assert circle.memberships.filter(role=Role.FACILITATOR, status="active").count() == 1
 
 
-def test_two_facilitators_stepping_each_other_down_at_once_leave_one():
+def test_two_facilitators_stepping_each_other_down_at_once_leave_one(slow_checks):
     circle = make_circle(capacity=5)
     host = facilitator_of(circle)
     helper = services.membership_set_role(

@@ -15,6 +15,12 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Many people per test: a cheap hasher keeps these tests quick (test-only)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def html(response) -> str:
     return response.content.decode()
 
@@ -42,7 +48,7 @@ def requester(circle):
     )
 
 
-# Pages render for the right person -----------------------------------------------------
+# Pages render for the right person ----------------------------------------------
 
 
 def test_home_is_public(client):
@@ -216,7 +222,7 @@ def test_member_opening_join_page_goes_to_the_circle(client, circle, member):
     assert response["Location"] == url("circle", slug=circle.slug)
 
 
-# Refused writes change nothing ---------------------------------------------------------
+# Refused writes change nothing ----------------------------------------------
 
 
 def test_member_cannot_approve_or_decline(client, circle, member, requester):
@@ -289,7 +295,9 @@ def test_manage_actions_are_post_only(client, circle, facilitator, requester):
 # Facilitators' actions --------------------------------------------------------------------
 
 
-def test_manage_page_shows_requests_with_alias_and_intention(client, circle, facilitator, requester):
+def test_manage_page_shows_requests_with_alias_and_intention(
+    client, circle, facilitator, requester
+):
     page = html(login(client, facilitator.user).get(url("manage", slug=circle.slug)))
     assert "Newcomer" in page
     assert "Somewhere to be honest." in page
@@ -351,7 +359,7 @@ def test_last_facilitator_cannot_step_down(client, circle, facilitator):
     assert facilitator.role == Role.FACILITATOR
 
 
-# Errors on forms -----------------------------------------------------------------------------
+# Errors on forms ----------------------------------------------
 
 
 def test_join_full_circle_shows_the_reason(client, outsider):
@@ -468,7 +476,7 @@ def test_edit_circle_kind_locked_once_it_has_members(client, circle, facilitator
     assert circle.kind == CircleKind.MEN
 
 
-# Invites ------------------------------------------------------------------------------------
+# Invites ----------------------------------------------
 
 
 def test_invite_link_flow(client, facilitator, outsider):
@@ -521,7 +529,7 @@ def test_expired_and_unknown_invites_are_404(client, circle, facilitator, outsid
     assert not Membership.objects.filter(user=outsider).exists()
 
 
-# Agreements and the room -----------------------------------------------------------------------
+# Agreements and the room ----------------------------------------------
 
 
 def test_room_requires_accepted_agreements(client, circle):
@@ -583,7 +591,7 @@ def test_room_opens_for_an_ended_meeting(client, circle, member):
     assert response.status_code == 200
 
 
-# Leaving --------------------------------------------------------------------------------------
+# Leaving ----------------------------------------------
 
 
 def test_member_leaves(client, circle, member):
@@ -611,7 +619,7 @@ def test_only_facilitator_cannot_leave(client, circle, facilitator):
     assert facilitator.status == MembershipStatus.ACTIVE
 
 
-# Time zone --------------------------------------------------------------------------------------
+# Time zone ----------------------------------------------
 
 
 def test_profile_sets_the_time_zone(client, circle, member):
@@ -630,7 +638,7 @@ def test_profile_sets_the_time_zone(client, circle, member):
     assert 'id="id_time_zone_error"' in html(response)
 
 
-# Query counts --------------------------------------------------------------------------------------
+# Query counts ----------------------------------------------
 
 
 def _busy_world(user):
