@@ -18,6 +18,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from realtime import services as realtime_services
+
 from . import selectors, services
 from .access import (
     NOT_ALLOWED,
@@ -376,7 +378,8 @@ def request_decline(request: HttpRequest, slug: str, membership_id: int) -> Http
 def member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
     def action(circle, actor):
         target = selectors.circle_membership(circle=circle, membership_id=membership_id)
-        return services.membership_remove(actor=actor, membership=target)
+        # The room's own removal: also ends his turn and closes his open sockets.
+        return realtime_services.membership_remove_everywhere(actor=actor, membership=target)
 
     return _facilitator_action(
         request,

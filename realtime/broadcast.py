@@ -63,7 +63,10 @@ async def deliver(collected: list[tuple[str, dict[str, Any]]], token: Any) -> No
 def send_frames_on_commit(group: str, frames: Iterable[dict[str, Any]]) -> None:
     texts = [dumps(frame) for frame in frames]
     if texts:
-        transaction.on_commit(lambda: _group_send(group, {"type": "room.frames", "frames": texts}))
+        # Facilitator notices are re-checked on delivery: someone who stopped being a
+        # facilitator after connecting must not keep receiving them.
+        kind = "room.facilitator_frames" if group.endswith("-facilitators") else "room.frames"
+        transaction.on_commit(lambda: _group_send(group, {"type": kind, "frames": texts}))
 
 
 def close_on_commit(group: str, code: int) -> None:

@@ -163,6 +163,17 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         for text in message["frames"]:
             await self.send(text_data=text)
 
+    async def room_facilitator_frames(self, message: dict) -> None:
+        seat = self.seat
+        if seat is None:
+            return
+        if await database_sync_to_async(services.is_current_facilitator)(seat=seat):
+            await self.room_frames(message)
+        else:
+            await self.channel_layer.group_discard(
+                broadcast.facilitators_group(seat.meeting_pk), self.channel_name
+            )
+
     async def room_close(self, message: dict) -> None:
         await self.close(code=message["code"])
 

@@ -1,5 +1,6 @@
 """What a person sees on connecting: the snapshot (docs/protocol.md)."""
 
+from django.db import transaction
 from django.db.models import Max
 
 from facilitation import services as facilitation
@@ -13,9 +14,13 @@ from .models import MeetingEvent
 from .protocol import SNAPSHOT_EVENTS
 
 
+@transaction.atomic
 def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
+    """Read with the meeting row locked, so seq, events, round and queue are one
+    moment: no event can commit between reading them."""
     meeting = (
-        Meeting.objects.select_related("circle", "current_step", "script", "circle__default_script")
+        Meeting.objects.select_for_update(of=("self",))
+        .select_related("circle", "current_step", "script", "circle__default_script")
         .annotate(newest_seq=newest_seq_subquery())
         .get(pk=meeting_pk)
     )

@@ -157,6 +157,12 @@ def room_absence_confirm(*, seat: Seat, left_at: dt.datetime) -> bool:
 # Per-frame access ----------------------------------------------------------------------
 
 
+def is_current_facilitator(*, seat: Seat) -> bool:
+    return Membership.objects.filter(
+        pk=seat.membership_id, status=MembershipStatus.ACTIVE, role=Role.FACILITATOR
+    ).exists()
+
+
 def _actor_for(meeting: Meeting, seat: Seat) -> Membership:
     """Re-read the actor for this frame: removed, left, or agreements changed since
     connecting all refuse the frame and close the socket."""
@@ -445,9 +451,39 @@ def member_remove(room: Room, frame: Frame) -> None:
         group_services.membership_remove(actor=room.actor, membership=member)
     except group_services.CircleRuleError as error:
         raise FrameError(ErrorCode.FORBIDDEN, " ".join(error.messages)) from None
+    _removed_from_room(room, member)
+
+
+def _removed_from_room(room: Room, member: Membership) -> None:
+    """Called with the meeting locked: his turn and queue place go, the room hears
+    it, and his sockets close with 4403."""
     facilitation.round_member_removed(room, member)
     room.log.append("member.removed", {"membership_id": member.pk}, actor=room.actor)
     room.log.close(broadcast.member_group(room.meeting.pk, member.pk), CloseCode.NOT_ALLOWED)
+
+
+def membership_remove_everywhere(*, actor: Membership, membership: Membership) -> Membership:
+    """Remove a member from the circle (the manage page's button), and from every
+    meeting he is in right now, exactly as the room's `member.remove` does."""
+    now = timezone.now()
+    with transaction.atomic():
+        meeting_pks = list(
+            Meeting.objects.filter(
+                circle_id=membership.circle_id,
+                status__in=[MeetingStatus.SCHEDULED, MeetingStatus.LIVE],
+                attendances__membership=membership,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        # One lock order everywhere: meetings first, then the circle (in the service).
+        meetings = [lock_meeting(pk) for pk in meeting_pks]
+        removed = group_services.membership_remove(actor=actor, membership=membership)
+        for meeting in meetings:
+            room = Room(meeting=meeting, actor=actor, log=EventLog(meeting, now), now=now)
+            _removed_from_room(room, removed)
+            room.log.publish()
+        return removed
 
 
 HANDLERS: dict[str, tuple[Handler, bool]] = {

@@ -20,3 +20,22 @@ async def test_chat_reaches_everyone(room, facilitator, member, ws_connect):
         seen = await host.receive_until(lambda f: f.get("type") == "chat.message")
         assert seen["body"] == "hello"
         assert seen["seq"] == reply["seq"]
+
+
+async def test_removal_from_the_manage_page_closes_his_socket(room, facilitator, member, ws_connect):
+    """The page's button does what the room's member.remove does."""
+    from channels.db import database_sync_to_async
+
+    from realtime.services import membership_remove_everywhere
+
+    sam_user, host_user = await users_of(member, facilitator)
+    async with ws_connect(sam_user, room) as sam, ws_connect(host_user, room) as host:
+        await database_sync_to_async(membership_remove_everywhere)(
+            actor=facilitator, membership=member
+        )
+        removed = await host.receive_until(lambda f: f.get("type") == "member.removed")
+        assert removed["membership_id"] == member.pk
+        closed = await sam.communicator.receive_output(timeout=3)
+        while closed["type"] != "websocket.close":
+            closed = await sam.communicator.receive_output(timeout=3)
+        assert closed["code"] == 4403
