@@ -32,18 +32,20 @@ def load_library(*, Prompt, Script, ScriptStep) -> dict[str, int]:
             key=data.key,
             defaults={"name": data.name, "kind": data.kind, "description": data.description},
         )
-        script.steps.all().delete()
-        ScriptStep.objects.bulk_create(
-            ScriptStep(
+        # Steps are updated in place by position, so a reload keeps their ids: a live
+        # meeting's current step and the step ids in open consoles stay valid.
+        for position, step in enumerate(data.steps, start=1):
+            ScriptStep.objects.update_or_create(
                 script=script,
                 position=position,
-                title=step.title,
-                purpose=step.purpose,
-                notes=step.notes,
-                minutes=step.minutes,
-                round_kind=step.round_kind or "",
-                prompt=by_key.get(step.prompt) if step.prompt else None,
+                defaults={
+                    "title": step.title,
+                    "purpose": step.purpose,
+                    "notes": step.notes,
+                    "minutes": step.minutes,
+                    "round_kind": step.round_kind or "",
+                    "prompt": by_key.get(step.prompt) if step.prompt else None,
+                },
             )
-            for position, step in enumerate(data.steps, start=1)
-        )
+        script.steps.filter(position__gt=len(data.steps)).delete()
     return {"prompts": len(prompts), "scripts": len(scripts)}

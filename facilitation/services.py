@@ -7,12 +7,15 @@ from facilitation.rounds / facilitation.queue, saves it, and appends events that
 the whole new round or queue, so clients replace state instead of patching it.
 """
 
+import datetime as dt
 import random
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, F, Sum
+from django.conf import settings
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
 
 from groups.models import Attendance, Membership, MembershipStatus, Role
 from realtime.events import author_of
@@ -39,6 +42,19 @@ def present_ids(meeting_pk: int) -> set[int]:
         Attendance.objects.filter(meeting_id=meeting_pk, connections__gt=0).values_list(
             "membership_id", flat=True
         )
+    )
+
+
+def turn_present_ids(meeting_pk: int, *, now: dt.datetime) -> set[int]:
+    """Who counts as here when a round picks its next speaker: connected, or gone for
+    less than the presence grace period. A reload as his turn comes must not cost him
+    the turn; if he really is gone, confirming his absence skips it
+    (round_member_departed)."""
+    grace = dt.timedelta(seconds=float(getattr(settings, "HEARTH_PRESENCE_GRACE_SECONDS", 5)))
+    return set(
+        Attendance.objects.filter(meeting_id=meeting_pk)
+        .filter(Q(connections__gt=0) | Q(left_at__gt=now - grace))
+        .values_list("membership_id", flat=True)
     )
 
 
@@ -189,17 +205,26 @@ def _save_queue(room: "Room", state: talking.QueueState) -> None:
     room.log.append("queue.updated", queue_payload(meeting), actor=room.actor)
 
 
-def _apply_step(room: "Room", round_: Round, step: rounds.RoundStep, *, present: set[int]) -> None:
-    """Persist a round transition and append its events, in order."""
+def _apply_step(
+    room: "Room",
+    round_: Round,
+    step: rounds.RoundStep,
+    *,
+    present: set[int],
+    starting: bool = False,
+) -> None:
+    """Persist a round transition and append its events, in order: `round.started` (when
+    `starting`), `turn.ended`, then `turn.started` or `round.ended`; `round.updated` when
+    the change ended no turn and started none (a waiting member was removed)."""
     now = room.now
     state = step.state
     current = open_turn(round_)
     ended_payloads = []
-    if current is not None and (step.ended_turns or step.round_ended):
-        outcome = next(
-            (t.outcome for t in step.ended_turns if t.membership_id == current.membership_id),
-            rounds.TurnOutcome.DONE,
-        )
+    # Only the open turn's own speaker being in `ended_turns` ends it: a member removed
+    # while waiting is in `ended_turns` too, and must not end the speaker's turn.
+    ended_now = {t.membership_id: t.outcome for t in step.ended_turns}
+    if current is not None and (step.round_ended or current.membership_id in ended_now):
+        outcome = ended_now.get(current.membership_id, rounds.TurnOutcome.DONE)
         current.ended_at = now
         current.outcome = str(outcome)
         current.save(update_fields=["ended_at", "outcome"])
@@ -225,6 +250,10 @@ def _apply_step(room: "Room", round_: Round, step: rounds.RoundStep, *, present:
             ),
         )
     payload = round_payload(round_, turn=new_turn, present=present)
+    if starting:
+        room.log.append("round.started", {"round": payload}, actor=room.actor)
+    elif not ended_payloads and new_turn is None and round_.ended_at is None:
+        room.log.append("round.updated", {"round": payload}, actor=room.actor)
     for turn, outcome in ended_payloads:
         room.log.append(
             "turn.ended",
@@ -253,9 +282,7 @@ def _apply_step(room: "Room", round_: Round, step: rounds.RoundStep, *, present:
         room.log.append("round.ended", {"round_id": round_.pk, "round": payload}, actor=room.actor)
 
 
-def _seconds(n: int):
-    import datetime as dt
-
+def _seconds(n: int) -> dt.timedelta:
     return dt.timedelta(seconds=n)
 
 
@@ -279,7 +306,7 @@ def round_start(room: "Room", frame: Frame) -> None:
         .order_by("attendances__joined_at", "pk")
         .values_list("pk", "role")
     )
-    present = present_ids(meeting.pk)
+    present = turn_present_ids(meeting.pk, now=room.now)
     participants = [pk for pk, _role in members if pk in present]
     if not participants:
         raise FrameError(ErrorCode.CONFLICT, "Nobody is here yet to take a turn.")
@@ -314,12 +341,9 @@ def round_start(room: "Room", frame: Frame) -> None:
         quiet_until=room.now + _seconds(quiet) if quiet else None,
         started_at=room.now,
     )
-    room.log.append(
-        "round.started",
-        {"round": round_payload(round_, present=present)},
-        actor=room.actor,
-    )
-    _apply_step(room, round_, step, present=present)
+    # The row starts "not yet started" (no current turn); _apply_step saves the first
+    # step's state and announces round.started with the first turn in it.
+    _apply_step(room, round_, step, present=present, starting=True)
 
 
 class _FreePrompt:
@@ -331,12 +355,13 @@ class _FreePrompt:
 
 def _prompt_for(room: "Room", prompt_id: int | None, text: str | None):
     if prompt_id is not None:
-        prompt = (
-            Prompt.objects.filter(pk=prompt_id)
-            .filter(circle__isnull=True)
-            .union(Prompt.objects.filter(pk=prompt_id, circle_id=room.meeting.circle_id))
-            .first()
-        )
+        circle = room.meeting.circle
+        # The circle's library: built-ins for its kind (or "both") and its own prompts.
+        # A partner circle's prompt never reaches a men's circle, nor another circle's.
+        prompt = Prompt.objects.filter(
+            Q(circle__isnull=True, kind__in=[circle.kind, "both"]) | Q(circle_id=circle.pk),
+            pk=prompt_id,
+        ).first()
         if prompt is None:
             raise FrameError(ErrorCode.NOT_FOUND, "That prompt isn't in this circle's library.")
         PromptUse.objects.create(
@@ -361,7 +386,7 @@ def _end_current_turn(room: "Room", frame: Frame, outcome: rounds.TurnOutcome, *
             raise FrameError(ErrorCode.CONFLICT, "That turn has already moved on.")
     elif turn is None or frame.turn_id != turn.pk:
         raise FrameError(ErrorCode.CONFLICT, "That turn has already moved on.")
-    present = present_ids(room.meeting.pk)
+    present = turn_present_ids(room.meeting.pk, now=room.now)
     try:
         step = rounds.end_turn(
             state, turn_number=state.turn_number, outcome=outcome, present=present
@@ -395,7 +420,7 @@ def round_end(room: "Room", frame: Frame) -> None:
         step = rounds.end_round(round_state(round_))
     except rounds.RoundError as error:
         raise _refuse(error) from None
-    _apply_step(room, round_, step, present=present_ids(room.meeting.pk))
+    _apply_step(room, round_, step, present=turn_present_ids(room.meeting.pk, now=room.now))
 
 
 def feelings_share(room: "Room", frame: Frame) -> None:
@@ -559,7 +584,7 @@ def round_member_arrived(room: "Room") -> None:
     round_.order = list(new_state.order)
     round_.outcomes = [None if o is None else str(o) for o in new_state.outcomes]
     round_.save(update_fields=["order", "outcomes"])
-    present = present_ids(room.meeting.pk) | {room.actor.pk}
+    present = turn_present_ids(room.meeting.pk, now=room.now) | {room.actor.pk}
     room.log.append("round.updated", {"round": round_payload(round_, present=present)})
 
 
@@ -572,7 +597,7 @@ def round_member_departed(room: "Room") -> None:
     if turn is None or turn.membership_id != room.actor.pk:
         return
     state = round_state(round_)
-    present = present_ids(room.meeting.pk) - {room.actor.pk}
+    present = turn_present_ids(room.meeting.pk, now=room.now) - {room.actor.pk}
     step = rounds.end_turn(
         state, turn_number=state.turn_number, outcome=rounds.TurnOutcome.SKIPPED, present=present
     )
@@ -581,7 +606,7 @@ def round_member_departed(room: "Room") -> None:
 
 def round_member_removed(room: "Room", member: Membership) -> None:
     round_ = active_round(room.meeting.pk)
-    present = present_ids(room.meeting.pk) - {member.pk}
+    present = turn_present_ids(room.meeting.pk, now=room.now) - {member.pk}
     if round_ is not None:
         step = rounds.remove_participant(round_state(round_), member.pk, present)
         if step.state != round_state(round_):
@@ -600,6 +625,9 @@ def round_close_for_meeting_end(room: "Room") -> None:
 
 def facilitation_snapshot(meeting, *, present: set[int]) -> dict:
     round_ = active_round(meeting.pk)
+    if round_ is not None:
+        # "Up next" as the round will decide it: people within the grace period count.
+        present = present | turn_present_ids(meeting.pk, now=timezone.now())
     return {
         "round": round_payload(round_, present=present) if round_ else None,
         "queue": queue_payload(meeting),

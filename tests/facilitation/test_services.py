@@ -139,6 +139,12 @@ def queue_ids(meeting: Meeting) -> list[int]:
 # Fixtures -----------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Users are made by the dozen here; the real hasher would dominate the run time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def meeting(circle):
     return factories.make_meeting(circle)
@@ -280,6 +286,34 @@ def test_members_cannot_run_rounds_queue_prompts_or_agenda(meeting, in_round, an
     after = (round_rows(meeting), newest_seq(meeting), meeting.queue, meeting.floor_holder_id)
     assert after == before
     assert not PromptUse.objects.exists()
+
+
+def test_rights_are_read_per_frame_not_at_connect(meeting, seats, circle, facilitator, ann):
+    """A facilitator demoted mid-meeting, and a seat forged for another circle's member,
+    can run nothing, whatever their connection was told."""
+    deputy = factories.make_member(circle, alias="Deputy")
+    Membership.objects.filter(pk=deputy.pk).update(role="facilitator")
+    deputy_seat = enter(deputy, meeting)
+    assert deputy_seat.is_facilitator
+    Membership.objects.filter(pk=deputy.pk).update(role="member")
+    stranger = factories.make_member(factories.make_circle(), alias="Stranger")
+    forged = room.Seat(
+        meeting_pk=meeting.pk,
+        membership_id=stranger.pk,
+        user_id=stranger.user_id,
+        is_facilitator=True,
+    )
+
+    assert refused(deputy_seat, "round.start", kind="check_in") == ErrorCode.FORBIDDEN
+    with pytest.raises(FrameError) as caught:
+        send(forged, "round.start", kind="check_in")
+    assert (caught.value.code, caught.value.close_code) == (ErrorCode.FORBIDDEN, 4403)
+    with pytest.raises(FrameError) as caught:
+        send(forged, "hand.raise")
+    assert caught.value.close_code == 4403
+
+    assert not Round.objects.exists()
+    assert queue_ids(meeting) == []
 
 
 # Rounds: turns ------------------------------------------------------------------------
@@ -819,7 +853,8 @@ def test_progressive_mode_puts_who_has_not_spoken_first(meeting, seats, ann, bob
     send(host, "round.start", kind="check_in")
     send(host, "turn.done")
     send(ann_seat, "turn.done")
-    send(host, "round.end")
+    send(host, "round.skip", turn_id=open_turn(meeting).pk)  # Bob's turn: the round ends
+    assert live_round_or_none(meeting) is None
     send(host, "queue.mode", progressive=True)
 
     send(ann_seat, "hand.raise")
@@ -1137,7 +1172,9 @@ def test_script_copy_can_become_the_circles_default_agenda(circle, facilitator):
 
 
 def test_a_copy_of_a_copy_stays_with_the_circle(circle, facilitator):
-    first = script_copy(actor=facilitator, circle=circle, script=Script.objects.get(key="men_weekly"))
+    first = script_copy(
+        actor=facilitator, circle=circle, script=Script.objects.get(key="men_weekly")
+    )
 
     second = script_copy(actor=facilitator, circle=circle, script=first)
 
@@ -1219,7 +1256,7 @@ def test_round_events_are_broadcast_once_after_commit(
     for callback in callbacks:
         callback()
 
-    (group, message), *_private = sent
+    ((group, message),) = sent  # one message, carrying both events in order
     assert group == f"meeting-{meeting.pk}"
     frames = [json.loads(text) for text in message["frames"]]
     assert [f["type"] for f in frames] == ["round.started", "turn.started"]
