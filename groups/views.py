@@ -222,7 +222,7 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
     error = None
     if request.method == "POST":
         try:
-            services.membership_leave(membership=membership)
+            realtime_services.membership_leave_everywhere(membership=membership)
         except ValidationError as err:
             error = err
         else:

@@ -9,7 +9,7 @@ from facilitation.models import Prompt, PromptUse, Turn
 from groups.models import Meeting, Membership, MembershipStatus, Role
 from groups.regions import help_lines_for
 
-from .events import newest_seq_subquery, serialize
+from .events import lock_meeting_row, newest_seq_subquery, serialize
 from .models import MeetingEvent
 from .protocol import SNAPSHOT_EVENTS
 
@@ -18,9 +18,12 @@ from .protocol import SNAPSHOT_EVENTS
 def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
     """Read with the meeting row locked, so seq, events, round and queue are one
     moment: no event can commit between reading them."""
+    # Lock first, read after. In READ COMMITTED, a locking statement that had to wait
+    # for a writer reads every other table (the log, the agenda step) as it was when
+    # the statement started: it would pair the old seq with the writer's new event.
+    lock_meeting_row(meeting_pk)
     meeting = (
-        Meeting.objects.select_for_update(of=("self",))
-        .select_related("circle", "current_step", "script", "circle__default_script")
+        Meeting.objects.select_related("circle", "current_step", "script", "circle__default_script")
         .annotate(newest_seq=newest_seq_subquery())
         .get(pk=meeting_pk)
     )

@@ -456,15 +456,34 @@ def member_remove(room: Room, frame: Frame) -> None:
 
 def _removed_from_room(room: Room, member: Membership) -> None:
     """Called with the meeting locked: his turn and queue place go, the room hears
-    it, and his sockets close with 4403."""
+    it (`member.removed`, or `member.left` when he left the circle himself), and his
+    sockets close with 4403."""
     facilitation.round_member_removed(room, member)
-    room.log.append("member.removed", {"membership_id": member.pk}, actor=room.actor)
+    event = "member.left" if member.status == MembershipStatus.LEFT else "member.removed"
+    room.log.append(event, {"membership_id": member.pk}, actor=room.actor)
     room.log.close(broadcast.member_group(room.meeting.pk, member.pk), CloseCode.NOT_ALLOWED)
 
 
 def membership_remove_everywhere(*, actor: Membership, membership: Membership) -> Membership:
     """Remove a member from the circle (the manage page's button), and from every
     meeting he is in right now, exactly as the room's `member.remove` does."""
+    return _leave_rooms(
+        membership=membership,
+        actor=actor,
+        change=lambda: group_services.membership_remove(actor=actor, membership=membership),
+    )
+
+
+def membership_leave_everywhere(*, membership: Membership) -> Membership:
+    """A member leaves the circle: his open rooms let him go too."""
+    return _leave_rooms(
+        membership=membership,
+        actor=membership,
+        change=lambda: group_services.membership_leave(membership=membership),
+    )
+
+
+def _leave_rooms(*, membership: Membership, actor: Membership, change) -> Membership:
     now = timezone.now()
     with transaction.atomic():
         meeting_pks = list(
@@ -478,12 +497,13 @@ def membership_remove_everywhere(*, actor: Membership, membership: Membership) -
         )
         # One lock order everywhere: meetings first, then the circle (in the service).
         meetings = [lock_meeting(pk) for pk in meeting_pks]
-        removed = group_services.membership_remove(actor=actor, membership=membership)
-        for meeting in meetings:
-            room = Room(meeting=meeting, actor=actor, log=EventLog(meeting, now), now=now)
-            _removed_from_room(room, removed)
-            room.log.publish()
-        return removed
+        changed = change()
+        if changed.status in (MembershipStatus.REMOVED, MembershipStatus.LEFT):
+            for meeting in meetings:
+                room = Room(meeting=meeting, actor=actor, log=EventLog(meeting, now), now=now)
+                _removed_from_room(room, changed)
+                room.log.publish()
+        return changed
 
 
 HANDLERS: dict[str, tuple[Handler, bool]] = {

@@ -22,7 +22,9 @@ async def test_chat_reaches_everyone(room, facilitator, member, ws_connect):
         assert seen["seq"] == reply["seq"]
 
 
-async def test_removal_from_the_manage_page_closes_his_socket(room, facilitator, member, ws_connect):
+async def test_removal_from_the_manage_page_closes_his_socket(
+    room, facilitator, member, ws_connect
+):
     """The page's button does what the room's member.remove does."""
     from channels.db import database_sync_to_async
 
@@ -35,6 +37,22 @@ async def test_removal_from_the_manage_page_closes_his_socket(room, facilitator,
         )
         removed = await host.receive_until(lambda f: f.get("type") == "member.removed")
         assert removed["membership_id"] == member.pk
+        closed = await sam.communicator.receive_output(timeout=3)
+        while closed["type"] != "websocket.close":
+            closed = await sam.communicator.receive_output(timeout=3)
+        assert closed["code"] == 4403
+
+
+async def test_leaving_the_circle_lets_go_of_the_room(room, facilitator, member, ws_connect):
+    from channels.db import database_sync_to_async
+
+    from realtime.services import membership_leave_everywhere
+
+    sam_user, host_user = await users_of(member, facilitator)
+    async with ws_connect(sam_user, room) as sam, ws_connect(host_user, room) as host:
+        await database_sync_to_async(membership_leave_everywhere)(membership=member)
+        left = await host.receive_until(lambda f: f.get("type") == "member.left")
+        assert left["membership_id"] == member.pk
         closed = await sam.communicator.receive_output(timeout=3)
         while closed["type"] != "websocket.close":
             closed = await sam.communicator.receive_output(timeout=3)
