@@ -482,6 +482,7 @@ function applyEffect(state, ev) {
       };
     }
     case "member.removed":
+    case "member.left": // he left the circle himself: same effect on the room
       return {
         ...state,
         members: state.members.filter((m) => m.membership_id !== ev.membership_id),

@@ -39,7 +39,7 @@ export const REACTIONS = Object.freeze([
   { kind: "support", label: "Support" },
 ]);
 
-export const ROUND_KINDS = Object.freeze({ check_in: "Check-in round", check_out: "Check-out round", topic: "Round" });
+export const ROUND_KINDS = Object.freeze({ check_in: "Check-in round", check_out: "Check-out round", topic: "Topic round" });
 export const ROUND_ORDERS = Object.freeze({ seating: "Seating order", random: "Random order", facilitator_first: "Facilitator first" });
 export const PHASES = Object.freeze({ opening: "Opening", check_in: "Check-in", sharing: "Sharing", check_out: "Check-out" });
 export const DEPTHS = Object.freeze({ 1: "1 · thoughts and facts", 2: "2 · a little deeper", 3: "3 · feelings and the body" });
@@ -179,6 +179,7 @@ export function messagesView(state, ui = {}) {
   const reported = new Set(ui.reported ?? []);
   const canModerate = isFacilitator(state);
   const live = state.meeting?.status === "live";
+  const ended = state.meeting?.status === "ended" || (state.connection.final && state.connection.status === "closed");
   return state.messages.map((m) => {
     const counts = reactionCounts(m);
     const mineReacted = new Set(m.reactions.filter((r) => r.membership_id === me && me != null).map((r) => r.kind));
@@ -200,9 +201,10 @@ export function messagesView(state, ui = {}) {
         pressed: mineReacted.has(kind),
         disabled: !live,
       })),
-      canReport: !m.deleted && !(me != null && m.author?.membership_id === me),
+      // Members flag to facilitators; facilitators can remove a message themselves.
+      canReport: !m.deleted && !ended && !canModerate && !(me != null && m.author?.membership_id === me),
       reported: reported.has(m.seq),
-      canDelete: canModerate && !m.deleted,
+      canDelete: canModerate && !m.deleted && !ended,
     };
   });
 }
@@ -227,7 +229,9 @@ export function outboxView(state) {
  * @param {RoomState} state @param {number} now
  */
 export function peopleView(state, now) {
-  const here = new Set(state.present);
+  // After a final close nobody's presence is known any more.
+  const gone = state.connection.status === "closed" && state.connection.final;
+  const here = new Set(gone ? [] : state.present);
   const arrival = new Map(state.present.map((id, i) => [id, i]));
   const rows = state.members.map((m) => ({
     id: m.membership_id,
@@ -243,7 +247,12 @@ export function peopleView(state, now) {
     if (a.here) return (arrival.get(a.id) ?? 0) - (arrival.get(b.id) ?? 0);
     return a.alias.localeCompare(b.alias);
   });
-  return { rows, hereCount: rows.filter((r) => r.here).length };
+  const hereCount = rows.filter((r) => r.here).length;
+  return {
+    rows,
+    hereCount,
+    countText: gone ? `${rows.length} in the circle` : `${hereCount} here now · ${rows.length} in the circle`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -317,10 +326,20 @@ export function agendaView(state, { withNotes = false } = {}) {
   };
 }
 
-/** The prompt a facilitator pushed to the circle, if any. @param {RoomState} state */
+/**
+ * The prompt a facilitator pushed to the circle, if any. During a round it shows only when it
+ * was pushed after the round began (the round shows its own prompt).
+ * @param {RoomState} state
+ */
 export function pushedPromptView(state) {
   const text = promptText(state.prompt);
-  return text ? { text } : null;
+  if (!text) return null;
+  if (state.round) {
+    const pushedAt = state.log.findLastIndex((e) => e.type === "prompt.pushed");
+    const roundAt = state.log.findLastIndex((e) => e.type === "round.started");
+    if (pushedAt <= roundAt || text === promptText(state.round.prompt)) return null;
+  }
+  return { text };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -404,7 +423,8 @@ export function roundView(state, ui, now) {
     showFeelings: myTurn && round.kind === "check_in",
     feelingsSent: Boolean(ui?.feelingsSent && ui.feelingsSent === round.current?.turn_id),
     passAck: ui?.passAck != null && ui.passAck === round.id ? "Thanks — passing is always fine." : null,
-    explainer: Boolean(state.you?.first_round) && !ui?.explainerDismissed,
+    // Facilitators run rounds; the explainer is for a member's first one.
+    explainer: Boolean(state.you?.first_round) && !isFacilitator(state) && !ui?.explainerDismissed,
   };
 }
 
@@ -457,7 +477,7 @@ export function queueView(state) {
   }));
   const iHoldFloor = floor != null && floor === me;
   let positionText = "Your hand is down.";
-  if (iHoldFloor) positionText = "You have the floor.";
+  if (iHoldFloor) positionText = "";
   else if (pos === 1) positionText = "Your hand is up — you are next.";
   else if (pos != null) positionText = `Your hand is up — you are ${ordinal(pos)} in line.`;
   const mode = state.queue.mode;
@@ -542,11 +562,15 @@ export function promptListView(prompts, filters, now, limit = 40) {
   };
 }
 
-/** @param {RoomState} state @param {any} id */
+/**
+ * Whether it is this member's first round ever. Only the server can know: the snapshot's
+ * `you.first_round` is about the viewer (here a facilitator, who needs no card for himself),
+ * so this reads a per-member `first_round` flag that members[] may carry (see the report).
+ * @param {RoomState} state @param {any} id
+ */
 function isFirstRound(state, id) {
   const m = state.members.find((x) => x.membership_id === id);
-  if (m && typeof m.first_round === "boolean") return m.first_round; // if the server sends it
-  return isMe(state, id) && Boolean(state.you?.first_round);
+  return Boolean(m && m.role !== "facilitator" && m.first_round === true);
 }
 
 /**
@@ -681,6 +705,8 @@ function excerptOf(state, seq) {
   return { text: body, author: m.author?.alias ?? null, deleted: false };
 }
 
+const CRISIS_CATEGORIES = { suicide: "thoughts of suicide", self_harm: "self-harm" };
+
 /** Private crisis alerts, newest first, minus those marked handled. @param {RoomState} state @param {Set<string>} [handled] */
 export function alertsView(state, handled = new Set()) {
   return state.alerts
@@ -694,7 +720,7 @@ export function alertsView(state, handled = new Set()) {
       targetSeq: a.target_seq,
       title: `${a.alias || aliasOf(state, a.membership_id)} may need support`,
       text: `Their message: “${excerptOf(state, a.target_seq).text}”`,
-      category: a.category ? humanize(a.category) : "",
+      category: CRISIS_CATEGORIES[a.category] ?? (a.category ? humanize(a.category).toLowerCase() : ""),
     }));
 }
 

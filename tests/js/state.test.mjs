@@ -697,6 +697,12 @@ describe("server payloads: round.updated, feelings, phase time, facilitator bloc
     assert.equal(resumed.facilitator.asOfSeq, 7);
   });
 
+  test("member.left (he left the circle) takes him out like member.removed", () => {
+    const s = run(loaded(), ev({ type: "member.left", seq: 4, at: AT, membership_id: "m-sam" }));
+    assert.equal(s.members.some((m) => m.membership_id === "m-sam"), false);
+    assert.equal(s.present.includes("m-sam"), false);
+  });
+
   test("resume keeps the step's start time as of lastSeq", () => {
     let s = run(loaded(), ev({ type: "phase.changed", seq: 4, at: AT, step: { id: 2, title: "Check-in" }, started_at: START }));
     s = run(s, { type: "resume", snapshot: snapshot({ seq: 4, meeting: { ...snapshot().meeting, step: { id: 2 }, step_started_at: START }, events: [] }) });
