@@ -594,10 +594,13 @@ def round_member_departed(room: "Room") -> None:
     if round_ is None:
         return
     turn = open_turn(round_)
-    if turn is None or turn.membership_id != room.actor.pk:
-        return
     state = round_state(round_)
     present = turn_present_ids(room.meeting.pk, now=room.now) - {room.actor.pk}
+    if turn is None or turn.membership_id != room.actor.pk:
+        if room.actor.pk in state.order:
+            # Not his turn: he keeps his place, but "up next" may have changed.
+            room.log.append("round.updated", {"round": round_payload(round_, present=present)})
+        return
     step = rounds.end_turn(
         state, turn_number=state.turn_number, outcome=rounds.TurnOutcome.SKIPPED, present=present
     )

@@ -348,8 +348,9 @@ def membership_leave(*, membership: Membership) -> Membership:
 
 @transaction.atomic
 def membership_update_profile(*, membership: Membership, alias: str, intention: str) -> Membership:
-    # The circle lock serialises alias checks, as in membership_request: two people
-    # taking the same name at once get the kind refusal, not an IntegrityError.
+    # Lock order as everywhere: circle, then membership. The circle lock serialises
+    # alias checks, so two people taking the same name at once get the friendly
+    # refusal rather than an IntegrityError from the constraint.
     circle = _lock_circle(membership.circle)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     membership.circle = circle
@@ -452,8 +453,9 @@ def meetings_generate(
 
 @transaction.atomic
 def meetings_reschedule(*, circle: Circle, now: dt.datetime | None = None) -> list[Meeting]:
-    """After a schedule change: future meetings that never opened move to the new
-    times. Live and ended meetings are history and stay as they were."""
+    """After a schedule change: future meetings that never opened (still scheduled, no
+    opened_at, no events) move to the new times. Live and ended meetings, and any with
+    events, are history and stay as they were."""
     now = now or timezone.now()
     circle.meetings.filter(
         status=MeetingStatus.SCHEDULED,

@@ -50,3 +50,18 @@ class MessageReport(models.Model):
 
     def __str__(self) -> str:
         return f"Report on {self.meeting_id}#{self.target_seq}"
+
+
+class CrisisAlert(models.Model):
+    """A message matched crisis language. Kept so a facilitator who reconnects, joins
+    late or uses a second device still sees it; never shown to members."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="crisis_alerts")
+    target_seq = models.PositiveBigIntegerField()
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    category = models.CharField(max_length=20)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Crisis alert {self.meeting_id}#{self.target_seq}"

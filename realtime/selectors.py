@@ -10,7 +10,7 @@ from groups.models import Meeting, Membership, MembershipStatus, Role
 from groups.regions import help_lines_for
 
 from .events import lock_meeting_row, newest_seq_subquery, serialize
-from .models import MeetingEvent
+from .models import CrisisAlert, MeetingEvent, MessageReport
 from .protocol import SNAPSHOT_EVENTS
 
 
@@ -97,7 +97,47 @@ def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
                 if serves(c.kind, circle.kind)
             ],
             "intentions": {str(m.pk): m.intention for m in members if m.intention},
+            "alerts": [
+                {
+                    "type": "alert.crisis",
+                    "target_seq": a.target_seq,
+                    "membership_id": a.membership_id,
+                    "alias": a.membership.alias,
+                    "category": a.category,
+                    "at": a.created_at.isoformat(),
+                }
+                for a in CrisisAlert.objects.filter(meeting=meeting, resolved_at__isnull=True)
+                .select_related("membership")
+                .order_by("created_at")
+            ],
+            "reports": [
+                {
+                    "type": "report.received",
+                    "report_id": r.pk,
+                    "target_seq": r.target_seq,
+                    "reason": r.reason,
+                    "reporter": {
+                        "membership_id": r.reporter_id,
+                        "alias": r.reporter.alias,
+                        "role": r.reporter.role,
+                    },
+                    "at": r.created_at.isoformat(),
+                }
+                for r in MessageReport.objects.filter(meeting=meeting, resolved_at__isnull=True)
+                .select_related("reporter")
+                .order_by("created_at")
+            ],
         }
+        # Who is in his first round (no turn in any earlier meeting): the console
+        # shows the first-round coaching card for them. Facilitators only.
+        veterans = set(
+            Turn.objects.filter(membership__in=members)
+            .exclude(round__meeting=meeting)
+            .values_list("membership_id", flat=True)
+            .distinct()
+        )
+        for entry in snapshot["members"]:
+            entry["first_round"] = entry["membership_id"] not in veterans
     return snapshot
 
 

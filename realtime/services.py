@@ -27,7 +27,7 @@ from groups.regions import help_lines_for
 from . import broadcast
 from .crisis import crisis_category
 from .events import EventLog, author_of, lock_meeting, lock_meeting_row, newest_seq_subquery
-from .models import MeetingEvent, MessageReport
+from .models import CrisisAlert, MeetingEvent, MessageReport
 from .protocol import CloseCode, ErrorCode, Frame, FrameError
 
 logger = logging.getLogger(__name__)
@@ -297,6 +297,9 @@ def chat_send(*, seat: Seat, body: str, client_id: str | None, now: dt.datetime)
 
 def _crisis_alert(log: EventLog, *, actor: Membership, seq: int, category: str) -> None:
     meeting = log.meeting
+    CrisisAlert.objects.create(
+        meeting=meeting, target_seq=seq, membership=actor, category=category, created_at=log.now
+    )
     log.private(
         broadcast.facilitators_group(meeting.pk),
         {

@@ -336,6 +336,9 @@ function fromSnapshot(state, snap) {
     needsResync: false,
     synced: true,
     facilitator: normalizeFacilitator(snap.facilitator, seq),
+    // Kept by the server: a facilitator who reconnects or joins late still sees them.
+    alerts: capped(snap.facilitator?.alerts ?? [], PRIVATE_CAP),
+    reports: capped(snap.facilitator?.reports ?? [], PRIVATE_CAP),
     helpLines: normalizeHelpLines(snap.help_lines),
     feelings: capped(events.filter((e) => e.type === "feelings.shared").map(feelingFrom), FEELINGS_CAP),
     previousRound: lastEnded && lastEnded.round.id !== snap.round?.id ? normalizeRound(lastEnded.round) : null,
@@ -371,6 +374,8 @@ function resumeFromSnapshot(state, snap) {
     highestSeq: Math.max(state.highestSeq, seq),
     // Counted by the server up to the snapshot's seq: replayed events don't add to it.
     facilitator: normalizeFacilitator(snap.facilitator, seq),
+    alerts: snap.facilitator?.alerts ? capped(snap.facilitator.alerts, PRIVATE_CAP) : state.alerts,
+    reports: snap.facilitator?.reports ? capped(snap.facilitator.reports, PRIVATE_CAP) : state.reports,
     helpLines: "help_lines" in snap ? normalizeHelpLines(snap.help_lines) : state.helpLines,
   };
   const next = applyBatch(refreshed, sortedEvents(snap.events));

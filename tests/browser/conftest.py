@@ -17,7 +17,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import sync_playwright
 
 from tests.support.daphne import DaphneServer
-from tests.support.live import redis_url, database_url_for_tests
+from tests.support.live import database_url_for_tests, redis_url
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -201,9 +201,7 @@ def test_one_person_joining_both_kinds_at_once_gets_into_one_at_most(slow_checks
     wins, errors = outcomes(results)
     assert wins == 1
     assert rule_codes(errors) == {"separate_worlds"}
-    kinds = set(
-        Membership.objects.filter(user=person).values_list("circle__kind", flat=True)
-    )
+    kinds = set(Membership.objects.filter(user=person).values_list("circle__kind", flat=True))
     assert len(kinds) == 1
 
 
@@ -254,9 +252,7 @@ def test_two_members_renaming_to_the_same_name_at_once(slow_checks):
 
     results = race(
         *(
-            lambda m=m: services.membership_update_profile(
-                membership=m, alias="Same", intention=""
-            )
+            lambda m=m: services.membership_update_profile(membership=m, alias="Same", intention="")
             for m in (first, second)
         )
     )
@@ -274,9 +270,7 @@ def test_two_facilitators_leaving_at_once_leave_one_behind(slow_checks):
         actor=host, membership=make_member(circle), role=Role.FACILITATOR
     )
 
-    results = race(
-        *(lambda m=m: services.membership_leave(membership=m) for m in (host, helper))
-    )
+    results = race(*(lambda m=m: services.membership_leave(membership=m) for m in (host, helper)))
 
     wins, errors = outcomes(results)
     assert wins == 1

@@ -118,9 +118,7 @@ DST_CASES = [
 
 
 @pytest.mark.parametrize(("time_zone", "weekday", "start_time", "after", "expected"), DST_CASES)
-def test_weekly_starts_follow_the_local_wall_clock(
-    time_zone, weekday, start_time, after, expected
-):
+def test_weekly_starts_follow_the_local_wall_clock(time_zone, weekday, start_time, after, expected):
     starts = weekly_starts(
         weekday=weekday,
         start_time=start_time,
@@ -144,9 +142,7 @@ def test_weekly_starts_follow_the_local_wall_clock(
         ("Australia/Sydney", SAT, dt.time(9, 15), utc(2026, 9, 15)),
     ],
 )
-def test_local_time_and_weekday_never_drift_across_a_season(
-    time_zone, weekday, start_time, after
-):
+def test_local_time_and_weekday_never_drift_across_a_season(time_zone, weekday, start_time, after):
     tz = zoneinfo.ZoneInfo(time_zone)
     starts = weekly_starts(
         weekday=weekday, start_time=start_time, time_zone=time_zone, after=after, weeks=12
@@ -253,8 +249,6 @@ def test_every_start_is_after_now_on_the_weekday_a_week_apart(
     assert starts == sorted(set(starts))
     local_dates = [start.astimezone(tz).date() for start in starts]
     assert all(day.weekday() == weekday for day in local_dates)
-    assert all(
-        (b - a).days == 7 for a, b in zip(local_dates, local_dates[1:], strict=False)
-    )
+    assert all((b - a).days == 7 for a, b in zip(local_dates, local_dates[1:], strict=False))
     # The first meeting is the next one: no week is skipped.
     assert starts[0] - after <= dt.timedelta(days=7, hours=2)

@@ -898,12 +898,9 @@ def test_a_schedule_change_moves_only_future_meetings_that_never_opened():
     host = facilitator_of(circle)
     future = upcoming(circle)
     live, ended, with_events, opened = future[1], future[2], future[3], future[4]
-    Meeting.objects.filter(pk=live.pk).update(
-        status=MeetingStatus.LIVE, opened_at=timezone.now()
-    )
-    Meeting.objects.filter(pk=ended.pk).update(
-        status=MeetingStatus.ENDED, opened_at=timezone.now(), ended_at=timezone.now()
-    )
+    # Each mark alone must keep its meeting: status, events, opened_at.
+    Meeting.objects.filter(pk=live.pk).update(status=MeetingStatus.LIVE)
+    Meeting.objects.filter(pk=ended.pk).update(status=MeetingStatus.ENDED)
     MeetingEvent.objects.create(
         meeting=with_events, seq=1, type="meeting.note", created_at=timezone.now()
     )
@@ -917,9 +914,7 @@ def test_a_schedule_change_moves_only_future_meetings_that_never_opened():
 
     services.circle_update(actor=host, circle=circle, weekday=4, start_time=dt.time(20, 0))
 
-    assert dict(
-        Meeting.objects.filter(pk__in=kept).values_list("pk", "starts_at")
-    ) == kept
+    assert dict(Meeting.objects.filter(pk__in=kept).values_list("pk", "starts_at")) == kept
     assert not Meeting.objects.filter(pk__in=moved).exists()
     london = zoneinfo.ZoneInfo("Europe/London")
     new = circle.meetings.exclude(pk__in=kept).filter(starts_at__gt=timezone.now())

@@ -710,3 +710,25 @@ describe("server payloads: round.updated, feelings, phase time, facilitator bloc
     assert.equal(s.meeting.step.title, "Check-in");
   });
 });
+
+test("a facilitator's snapshot brings back kept crisis alerts and flags", async () => {
+  const { initialState, reduce } = await import("../../static/room/state.js");
+  const snapshot = {
+    type: "snapshot", seq: 3,
+    meeting: { id: "m", circle: { name: "C", kind: "men", call_link: null }, status: "live", step: null },
+    you: { membership_id: 1, alias: "Host", role: "facilitator" },
+    members: [], present: [], round: null,
+    queue: { queue: [], floor: null, mode: { talking_piece: false, progressive: false } },
+    events: [],
+    facilitator: {
+      speaking: {}, prompts: [], coaching: [], intentions: {},
+      alerts: [{ type: "alert.crisis", target_seq: 2, membership_id: 5, alias: "Sam", category: "suicide" }],
+      reports: [{ type: "report.received", report_id: 9, target_seq: 3, reason: "", reporter: { membership_id: 6, alias: "Jo", role: "member" } }],
+    },
+  };
+  const state = reduce(initialState(), { type: "snapshot", snapshot });
+  assert.equal(state.alerts.length, 1);
+  assert.equal(state.alerts[0].alias, "Sam");
+  assert.equal(state.reports.length, 1);
+  assert.equal(state.reports[0].report_id, 9);
+});

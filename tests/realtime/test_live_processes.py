@@ -18,7 +18,7 @@ from realtime.models import MeetingEvent
 from tests import factories
 from tests.browser.conftest import session_cookie
 from tests.support.daphne import DaphneServer
-from tests.support.live import redis_url, database_url_for_tests
+from tests.support.live import database_url_for_tests, redis_url
 from tests.support.redis_server import RedisServer
 
 pytestmark = [

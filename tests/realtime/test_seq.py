@@ -1,43 +1,396 @@
+"""The event log's numbering and recovery: seq runs 1, 2, 3 … per meeting with no gaps
+and no repeats, and a client that reconnects and resyncs misses nothing and sees
+nothing twice (PROTOCOL.md, State and the event log)."""
+
 import threading
+import time
 
 import pytest
-from django.db import connection
+from channels.db import database_sync_to_async
+from django.core.management import call_command
+from django.db import connection, transaction
 from django.utils import timezone
 
-from groups.models import MeetingStatus
-from realtime import services
+from facilitation.models import Script
+from facilitation.services import phase_set
+from groups.models import Meeting, MeetingStatus, Membership
+from realtime import consumers, services
+from realtime.events import EventLog, author_of, lock_meeting
 from realtime.models import MeetingEvent
+from realtime.protocol import Frame
+from realtime.selectors import meeting_snapshot
 from tests import factories
+from tests.realtime.conftest import events_of, users_of
+
+live = pytest.mark.asyncio
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_writers(circle, monkeypatch):
-    monkeypatch.setattr(services, "CHAT_RATE_COUNT", 1000)
-    meeting = factories.make_meeting(circle, status=MeetingStatus.LIVE)
-    members = [factories.make_member(circle) for _ in range(4)]
-    seats = [
-        services.Seat(meeting_pk=meeting.pk, membership_id=m.pk, user_id=m.user_id, is_facilitator=False)
-        for m in members
-    ]
-    barrier = threading.Barrier(4)
-    errors = []
+@pytest.fixture
+def room(circle):
+    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
 
-    def write(seat):
+
+@pytest.fixture
+def other_member(circle):
+    return factories.make_member(circle, alias="Alex")
+
+
+def chat(body, client_id):
+    return {"type": "chat.send", "body": body, "client_id": client_id}
+
+
+def logged(frame) -> bool:
+    return "seq" in frame and frame["type"] not in {"ack", "snapshot", "events"}
+
+
+async def resync(client, after: int) -> tuple[list[dict], int]:
+    """Send resync and gather every `events` frame until the backlog is complete."""
+    await client.send({"type": "resync", "after": after})
+    events: list[dict] = []
+    while True:
+        frame = await client.receive_until(lambda f: f["type"] == "events")
+        events += frame["events"]
+        latest = frame["seq"]
+        if not frame["events"] or frame["events"][-1]["seq"] >= latest:
+            return events, latest
+
+
+# Numbering -------------------------------------------------------------------------------
+
+
+@live
+async def test_events_are_numbered_without_gaps(
+    circle, facilitator, member, other_member, ws_connect
+):
+    waiting = await database_sync_to_async(factories.make_meeting)(
+        circle, status=MeetingStatus.SCHEDULED
+    )
+    host_user, sam_user, alex_user = await users_of(facilitator, member, other_member)
+    async with (
+        ws_connect(host_user, waiting) as host,
+        ws_connect(sam_user, waiting) as sam,
+        ws_connect(alex_user, waiting) as alex,  # only watches
+    ):
+        acks = [
+            await host.request({"type": "meeting.open"}),
+            await sam.request(chat("first", "c1")),
+            await host.request({"type": "reaction.send", "target_seq": 2, "kind": "heard"}),
+            await sam.request({"type": "hand.raise"}),
+            # Two events (floor.granted, queue.updated): acked with the last one's seq.
+            await host.request({"type": "floor.grant", "membership_id": member.pk}),
+            await host.request({"type": "floor.release"}),
+            await sam.request(chat("second", "c2")),
+        ]
+        assert [a["type"] for a in acks] == ["ack"] * len(acks)
+        assert [a["seq"] for a in acks] == [1, 2, 3, 4, 6, 8, 9]
+        seen = []
+        while len(seen) < 9:
+            frame = await alex.receive()
+            if logged(frame):
+                seen.append(frame)
+        assert [f["seq"] for f in seen] == list(range(1, 10))
+        assert [f["type"] for f in seen] == [
+            "meeting.opened",
+            "chat.message",
+            "reaction.added",
+            "queue.updated",
+            "floor.granted",
+            "queue.updated",
+            "floor.released",
+            "queue.updated",
+            "chat.message",
+        ]
+        assert all(f["at"] for f in seen)
+    assert [e.seq for e in await events_of(waiting)] == list(range(1, 10))
+
+
+@live
+async def test_presence_and_private_frames_carry_no_seq(room, facilitator, member, ws_connect):
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host, ws_connect(sam_user, room) as sam:
+        joined = await host.receive_until(lambda f: f["type"] == "presence.joined")
+        assert "seq" not in joined
+        target = (await sam.request(chat("hello", "c1")))["seq"]
+        await sam.request({"type": "message.report", "target_seq": target})
+        report = await host.receive_until(lambda f: f["type"] == "report.received")
+        assert "seq" not in report
+    assert [e.seq for e in await events_of(room)] == [1]
+
+
+# Resync ----------------------------------------------------------------------------------
+
+
+@live
+async def test_resync_returns_exactly_the_later_events(
+    room, facilitator, member, ws_connect, monkeypatch
+):
+    monkeypatch.setattr(services, "CHAT_RATE_COUNT", 100)
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host, ws_connect(sam_user, room) as sam:
+        for n in range(1, 8):
+            await host.request(chat(f"m{n}", f"c{n}"))
+        for after, expected in [(0, range(1, 8)), (4, range(5, 8)), (7, []), (50, [])]:
+            events, latest = await resync(sam, after)
+            assert [e["seq"] for e in events] == list(expected), after
+            assert latest == 7
+        events, _ = await resync(sam, 5)
+        assert [e["body"] for e in events] == ["m6", "m7"]
+        assert events[0]["author"]["membership_id"] == facilitator.pk
+
+
+@live
+async def test_long_backlog_is_split_but_complete(
+    room, facilitator, member, ws_connect, monkeypatch
+):
+    monkeypatch.setattr(services, "CHAT_RATE_COUNT", 100)
+    monkeypatch.setattr(consumers, "RESYNC_BATCH", 3)
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host, ws_connect(sam_user, room) as sam:
+        for n in range(1, 9):
+            await host.request(chat(f"m{n}", f"c{n}"))
+        await sam.send({"type": "resync", "after": 1})
+        frames = []
+        while not frames or frames[-1]["events"] and frames[-1]["events"][-1]["seq"] < 8:
+            frames.append(await sam.receive_until(lambda f: f["type"] == "events"))
+        assert len(frames) > 1
+        assert all(len(f["events"]) <= 3 and f["seq"] == 8 for f in frames)
+        assert [e["seq"] for f in frames for e in f["events"]] == list(range(2, 9))
+
+
+@live
+async def test_reconnect_and_resync_misses_nothing_and_repeats_nothing(
+    room, facilitator, member, other_member, ws_connect
+):
+    host_user, sam_user, alex_user = await users_of(facilitator, member, other_member)
+    async with ws_connect(host_user, room) as host, ws_connect(alex_user, room) as alex:
+        async with ws_connect(sam_user, room) as sam:
+            await host.request(chat("before 1", "h1"))
+            await alex.request(chat("before 2", "a1"))
+            seen = []
+            while len(seen) < 2:
+                frame = await sam.receive()
+                if logged(frame):
+                    seen.append(frame)
+            last_seen = seen[-1]["seq"]
+        # Sam is away: the room carries on.
+        await host.request(chat("while away 1", "h2"))
+        await alex.request({"type": "reaction.send", "target_seq": 1, "kind": "support"})
+        await alex.request(chat("while away 2", "a2"))
+        await host.request({"type": "message.delete", "target_seq": 2})
+        async with ws_connect(sam_user, room) as sam:
+            assert sam.snapshot["seq"] == 6
+            missed, latest = await resync(sam, last_seen)
+            assert latest == 6
+            assert [e["seq"] for e in missed] == [3, 4, 5, 6]
+            assert [e["type"] for e in missed] == [
+                "chat.message",
+                "reaction.added",
+                "chat.message",
+                "message.deleted",
+            ]
+            # Live events continue right after.
+            await alex.request(chat("welcome back", "a3"))
+            frame = await sam.receive_until(logged)
+            assert frame["seq"] == 7
+            seqs = [f["seq"] for f in seen] + [e["seq"] for e in missed] + [frame["seq"]]
+            assert seqs == list(range(1, 8))  # every event exactly once
+            assert await sam.nothing_pending()
+
+
+@live
+async def test_chat_retried_after_reconnect_is_not_duplicated(
+    room, facilitator, member, ws_connect
+):
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host:
+        async with ws_connect(sam_user, room) as sam:
+            # Sent, then the connection drops before the ack is read.
+            await sam.send(chat("did this arrive?", "retry-me"))
+        first = await host.receive_until(lambda f: f["type"] == "chat.message")
+        async with ws_connect(sam_user, room) as sam:
+            reply = await sam.request(chat("did this arrive?", "retry-me"))
+            assert reply["type"] == "ack"
+            assert reply["seq"] == first["seq"] == 1
+            assert await host.nothing_pending()
+    assert [e.seq for e in await events_of(room)] == [1]
+
+
+# Concurrency on PostgreSQL ---------------------------------------------------------------
+
+
+def _seat(meeting, membership) -> services.Seat:
+    return services.Seat(
+        meeting_pk=meeting.pk,
+        membership_id=membership.pk,
+        user_id=membership.user_id,
+        is_facilitator=membership.role == "facilitator",
+    )
+
+
+def _run_threads(targets) -> list[Exception]:
+    """Start all at once; each thread has (and closes) its own database connection."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[Exception] = []
+
+    def run(target):
         try:
             barrier.wait()
-            for i in range(25):
-                services.chat_send(seat=seat, body=f"m{i}", client_id=f"{seat.membership_id}-{i}", now=timezone.now())
-        except Exception as e:
-            errors.append(repr(e))
+            target()
+        except Exception as error:
+            errors.append(error)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=write, args=(s,)) for s in seats]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    print(errors[:3])
-    seqs = list(MeetingEvent.objects.filter(meeting=meeting).values_list("seq", flat=True))
-    assert not errors
-    assert seqs == list(range(1, 101))
+    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+def test_concurrent_chat_writers_get_consecutive_seqs(room, circle, monkeypatch):
+    monkeypatch.setattr(services, "CHAT_RATE_COUNT", 1000)
+    seats = [_seat(room, factories.make_member(circle)) for _ in range(4)]
+    accepted: list[int] = []
+
+    def writer(seat):
+        def write():
+            for i in range(25):
+                result = services.chat_send(
+                    seat=seat,
+                    body=f"m{i}",
+                    client_id=f"{seat.membership_id}-{i}",
+                    now=timezone.now(),
+                )
+                accepted.append(result.seq)
+
+        return write
+
+    errors = _run_threads([writer(seat) for seat in seats])
+    assert errors == []
+    rows = list(MeetingEvent.objects.filter(meeting=room).order_by("seq"))
+    assert [e.seq for e in rows] == list(range(1, 101))
+    assert sorted(accepted) == list(range(1, 101))
+    # Each writer's own messages keep their order.
+    for seat in seats:
+        mine = [e.payload["body"] for e in rows if e.actor_id == seat.membership_id]
+        assert mine == [f"m{i}" for i in range(25)]
+
+
+def test_concurrent_chat_and_frames_share_one_sequence(room, circle, facilitator, monkeypatch):
+    """chat_send and frame_apply lock the same row, so they interleave without gaps."""
+    monkeypatch.setattr(services, "CHAT_RATE_COUNT", 1000)
+    chatters = [_seat(room, factories.make_member(circle)) for _ in range(2)]
+    hands = [_seat(room, factories.make_member(circle)) for _ in range(2)]
+
+    def chatter(seat):
+        def run():
+            for i in range(20):
+                services.chat_send(seat=seat, body=f"m{i}", client_id=None, now=timezone.now())
+
+        return run
+
+    def hand(seat):
+        def run():
+            for i in range(20):
+                kind = "hand.raise" if i % 2 == 0 else "hand.lower"
+                services.frame_apply(seat=seat, frame=Frame(type=kind, id=None), now=timezone.now())
+
+        return run
+
+    errors = _run_threads([chatter(s) for s in chatters] + [hand(s) for s in hands])
+    assert errors == []
+    seqs = list(MeetingEvent.objects.filter(meeting=room).values_list("seq", flat=True))
+    assert seqs == list(range(1, 81))
+    room.refresh_from_db()
+    assert room.queue == []  # every hand raised was lowered
+
+
+def test_concurrent_retries_of_one_client_id_make_one_event(room, member):
+    seat = _seat(room, member)
+    results: list[int] = []
+
+    def send():
+        results.append(
+            services.chat_send(seat=seat, body="once", client_id="same", now=timezone.now()).seq
+        )
+
+    errors = _run_threads([send for _ in range(4)])
+    assert errors == []
+    assert results == [1, 1, 1, 1]
+    assert MeetingEvent.objects.filter(meeting=room).count() == 1
+
+
+def _wait_until_blocked_on_a_lock(timeout: float = 10) -> None:
+    """Until another backend of this database waits for a row lock."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("nobody waited for the meeting lock")
+
+
+def _snapshot_while_a_writer_holds_the_lock(room, member, write) -> dict:
+    """Take a snapshot that has to wait for the meeting lock while `write(meeting)` runs
+    in another transaction, which commits once the snapshot is waiting."""
+    locked, release = threading.Event(), threading.Event()
+    snapshots: list[dict] = []
+
+    def writer():
+        with transaction.atomic():
+            write(lock_meeting(room.pk))
+            locked.set()
+            release.wait(10)
+
+    def reader():
+        locked.wait(10)
+        snapshots.append(meeting_snapshot(meeting_pk=room.pk, membership_id=member.pk))
+
+    def unblock():
+        locked.wait(10)
+        _wait_until_blocked_on_a_lock()
+        release.set()
+
+    errors = _run_threads([writer, reader, unblock])
+    assert errors == []
+    return snapshots[0]
+
+
+def test_snapshot_waiting_for_a_writer_is_one_moment(room, member):
+    """The snapshot must not pair the old seq with the new event: the client would
+    apply that event twice (from the snapshot, and again after snapshot.seq)."""
+
+    def write(meeting):
+        EventLog(meeting, timezone.now()).append(
+            "chat.message", {"author": author_of(member), "body": "hi", "client_id": None}
+        )
+
+    snapshot = _snapshot_while_a_writer_holds_the_lock(room, member, write)
+    assert [e["seq"] for e in snapshot["events"]] == [1]
+    assert snapshot["seq"] == 1
+
+
+def test_snapshot_waiting_for_a_phase_change_sees_the_new_step(room, member, facilitator):
+    call_command("load_library", verbosity=0)
+    script = Script.objects.filter(kind=room.circle.kind).exclude(key=None).first()
+    first, second = script.steps.order_by("position")[:2]
+    Meeting.objects.filter(pk=room.pk).update(script=script, current_step=first)
+
+    def write(meeting):
+        frame = Frame(type="phase.set", id=None, fields={"step_id": second.pk})
+        log = EventLog(meeting, timezone.now())
+        actor = Membership.objects.select_related("circle").get(pk=facilitator.pk)
+        phase_set(services.Room(meeting=meeting, actor=actor, log=log, now=log.now), frame)
+
+    snapshot = _snapshot_while_a_writer_holds_the_lock(room, member, write)
+    assert snapshot["meeting"]["step"]["id"] == second.pk
+    assert snapshot["seq"] == 1
+    assert [e["type"] for e in snapshot["events"]] == ["phase.changed"]

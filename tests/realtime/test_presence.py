@@ -1,0 +1,135 @@
+"""Presence and attendance: who is here, without flapping when a connection drops for a
+moment (PROTOCOL.md: presence is ephemeral, no seq)."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+
+from groups.models import Attendance, MeetingStatus
+from realtime.models import MeetingEvent
+from tests import factories
+from tests.realtime.conftest import settle_departures, users_of
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+GRACE = 0.5
+
+
+@pytest.fixture
+def room(circle):
+    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
+
+
+@pytest.fixture(autouse=True)
+def short_grace(settings):
+    settings.HEARTH_PRESENCE_GRACE_SECONDS = GRACE
+
+
+def presence(frame) -> bool:
+    return frame["type"].startswith("presence.")
+
+
+@database_sync_to_async
+def attendance(meeting, membership) -> Attendance | None:
+    return Attendance.objects.filter(meeting_id=meeting.pk, membership_id=membership.pk).first()
+
+
+@database_sync_to_async
+def logged_types(meeting) -> list[str]:
+    return list(MeetingEvent.objects.filter(meeting_id=meeting.pk).values_list("type", flat=True))
+
+
+async def test_joining_is_announced(room, facilitator, member, ws_connect):
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host:
+        assert host.snapshot["present"] == [facilitator.pk]
+        async with ws_connect(sam_user, room) as sam:
+            joined = await host.receive_until(presence)
+            assert joined == {
+                "type": "presence.joined",
+                "membership_id": member.pk,
+                "alias": "Sam",
+                "role": "member",
+            }
+            assert sorted(sam.snapshot["present"]) == sorted([facilitator.pk, member.pk])
+        await settle_departures()
+    assert await logged_types(room) == []  # presence is not in the event log
+
+
+async def test_a_quick_reconnect_does_not_flap(room, facilitator, member, ws_connect):
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host:
+        async with ws_connect(sam_user, room):
+            await host.receive_until(presence)
+        async with ws_connect(sam_user, room) as sam:  # back within the grace period
+            assert member.pk in sam.snapshot["present"]
+            # Past the grace period: nobody saw him leave or arrive again.
+            assert await host.nothing_pending(timeout=GRACE + 0.4)
+        await settle_departures()
+
+
+async def test_staying_away_is_announced_after_the_grace_period(
+    room, facilitator, member, ws_connect
+):
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host:
+        async with ws_connect(sam_user, room):
+            await host.receive_until(presence)
+        loop = asyncio.get_running_loop()
+        gone_at = loop.time()
+        left = await host.receive_until(presence, timeout=GRACE + 3)
+        assert loop.time() - gone_at >= GRACE * 0.9
+        assert left == {"type": "presence.left", "membership_id": member.pk, "alias": "Sam"}
+        # Coming back after that is a new arrival.
+        async with ws_connect(sam_user, room):
+            joined = await host.receive_until(presence)
+            assert (joined["type"], joined["membership_id"]) == ("presence.joined", member.pk)
+        await host.receive_until(presence, timeout=GRACE + 3)
+    await settle_departures()
+    assert await logged_types(room) == []
+
+
+async def test_closing_one_of_two_tabs_is_not_leaving(room, facilitator, member, ws_connect):
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host, ws_connect(sam_user, room):
+        await host.receive_until(presence)
+        async with ws_connect(sam_user, room):
+            pass  # a second tab, opened and closed
+        assert await host.nothing_pending(timeout=GRACE + 0.4)
+        row = await attendance(room, member)
+        assert row.connections == 1 and row.left_at is None
+    await settle_departures()
+
+
+async def test_attendance_records_join_and_leave(room, facilitator, member, ws_connect):
+    host_user, sam_user = await users_of(facilitator, member)
+    assert await attendance(room, member) is None
+    async with ws_connect(host_user, room) as host:
+        async with ws_connect(sam_user, room):
+            first = await attendance(room, member)
+            assert first.joined_at is not None
+            assert (first.connections, first.left_at) == (1, None)
+            async with ws_connect(sam_user, room):
+                assert (await attendance(room, member)).connections == 2
+            assert (await attendance(room, member)).connections == 1
+        gone = await attendance(room, member)
+        assert gone.connections == 0
+        assert gone.left_at is not None and gone.left_at >= first.joined_at
+        await host.receive_until(lambda f: f["type"] == "presence.left", timeout=GRACE + 3)
+        after_grace = await attendance(room, member)
+        assert (after_grace.left_at, after_grace.joined_at) == (gone.left_at, first.joined_at)
+        # Coming back keeps the first join and clears the leave.
+        async with ws_connect(sam_user, room):
+            back = await attendance(room, member)
+            assert (back.joined_at, back.left_at, back.connections) == (first.joined_at, None, 1)
+    await settle_departures()
+    rows = await database_sync_to_async(Attendance.objects.filter(meeting_id=room.pk).count)()
+    assert rows == 2  # one per person, however often he came and went
+
+
+async def test_refused_connections_leave_no_attendance(room, circle, ws_connect):
+    outsider = await database_sync_to_async(factories.make_user)()
+    async with ws_connect(outsider, room, expect_snapshot=False) as client:
+        assert await client.receive_close() == 4403
+    assert await database_sync_to_async(Attendance.objects.count)() == 0
