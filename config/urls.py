@@ -14,4 +14,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("groups.urls")),
+    path("", include("facilitation.urls")),
 ]

@@ -71,6 +71,7 @@ function defaultClientId(random) {
  * @param {(handle: any) => void} [options.clearTimeoutImpl]
  * @param {() => number} [options.random]              for jitter, [0, 1)
  * @param {() => string} [options.makeClientId]        for chat client_ids (≤ 64 chars)
+ * @param {any} [options.network]                      emits "offline"/"online" (default: window)
  * @returns {Connection}
  */
 export function createConnection({
@@ -81,6 +82,7 @@ export function createConnection({
   clearTimeoutImpl = (handle) => globalThis.clearTimeout(handle),
   random = Math.random,
   makeClientId = () => defaultClientId(random),
+  network = globalThis.window,
 }) {
   /** @type {any} */ let ws = null;
   let isOpen = false; // the current socket has opened
@@ -178,6 +180,31 @@ export function createConnection({
     }
     scheduleReconnect();
   }
+
+  // -- the device's network ---------------------------------------------------------------
+  // A socket can outlive a dropped network for minutes before TCP notices. When the
+  // device says it went offline, treat the socket as lost now (the UI says
+  // "reconnecting…" and keeps what is typed); when it is back, reconnect at once.
+
+  function wentOffline() {
+    if (stopped || !ws) return;
+    const socket = ws;
+    handleClose(1006);
+    try {
+      socket.close();
+    } catch {
+      // already closing
+    }
+  }
+
+  function cameOnline() {
+    if (stopped || ws || timer == null) return;
+    clearTimeoutImpl(timer);
+    connect();
+  }
+
+  network?.addEventListener?.("offline", wentOffline);
+  network?.addEventListener?.("online", cameOnline);
 
   function scheduleReconnect() {
     attempt += 1;
@@ -372,6 +399,8 @@ export function createConnection({
     },
     close() {
       stopped = true;
+      network?.removeEventListener?.("offline", wentOffline);
+      network?.removeEventListener?.("online", cameOnline);
       if (timer != null) clearTimeoutImpl(timer);
       timer = null;
       if (ws) ws.close(1000);

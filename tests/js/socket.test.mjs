@@ -472,3 +472,59 @@ describe("frame ids", () => {
     assert.equal(t.conn.send({ type: "hand.lower" }), "c2");
   });
 });
+
+describe("the device's network", () => {
+  function setupWithNetwork() {
+    const network = new EventTarget();
+    FakeWebSocket.instances = [];
+    const timers = [];
+    const actions = [];
+    const conn = createConnection({
+      url: "wss://hearth.test/ws/meetings/meet-1/",
+      onAction: (a) => actions.push(a),
+      WebSocketImpl: FakeWebSocket,
+      setTimeoutImpl: (fn, ms) => {
+        const t = { fn, ms, done: false };
+        timers.push(t);
+        return t;
+      },
+      clearTimeoutImpl: (t) => {
+        t.done = true;
+      },
+      random: () => 0.5,
+      network,
+    });
+    return { conn, network, timers, actions, ws: () => FakeWebSocket.instances.at(-1) };
+  }
+
+  test("going offline drops the socket at once and says so", () => {
+    const t = setupWithNetwork();
+    t.ws().serverOpen();
+    t.ws().serverSend(snapshot(3));
+    const first = t.ws();
+    t.network.dispatchEvent(new Event("offline"));
+    assert.equal(first.closed, true);
+    assert.equal(t.conn.status, "reconnecting");
+    assert.ok(t.actions.some((a) => a.type === "closed" && a.final === false));
+  });
+
+  test("coming back online reconnects without waiting for the backoff", () => {
+    const t = setupWithNetwork();
+    t.ws().serverOpen();
+    t.ws().serverSend(snapshot(3));
+    t.network.dispatchEvent(new Event("offline"));
+    const sockets = FakeWebSocket.instances.length;
+    t.network.dispatchEvent(new Event("online"));
+    assert.equal(FakeWebSocket.instances.length, sockets + 1);
+    assert.ok(t.timers.every((x) => x.done), "the pending backoff timer was cancelled");
+  });
+
+  test("after close() network events do nothing", () => {
+    const t = setupWithNetwork();
+    t.ws().serverOpen();
+    t.conn.close();
+    const sockets = FakeWebSocket.instances.length;
+    t.network.dispatchEvent(new Event("online"));
+    assert.equal(FakeWebSocket.instances.length, sockets);
+  });
+});
