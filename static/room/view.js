@@ -377,6 +377,12 @@ export function quietView(round, now) {
  * @param {{explainerDismissed?: boolean, passAck?: any, feelingsSent?: any}} ui
  * @param {number} now
  */
+function hadTurnIn(round, me) {
+  if (!round || me == null) return false;
+  const at = (round.order ?? []).indexOf(me);
+  return at >= 0 && (round.outcomes ?? [])[at] != null;
+}
+
 export function roundView(state, ui, now) {
   const round = state.round;
   if (!round) return null;
@@ -424,7 +430,12 @@ export function roundView(state, ui, now) {
     feelingsSent: Boolean(ui?.feelingsSent && ui.feelingsSent === round.current?.turn_id),
     passAck: ui?.passAck != null && ui.passAck === round.id ? "Thanks — passing is always fine." : null,
     // Facilitators run rounds; the explainer is for a member's first one.
-    explainer: Boolean(state.you?.first_round) && !isFacilitator(state) && !ui?.explainerDismissed,
+    // Shown once: not after he has had a turn in an earlier round of this meeting.
+    explainer:
+      Boolean(state.you?.first_round) &&
+      !isFacilitator(state) &&
+      !ui?.explainerDismissed &&
+      !hadTurnIn(state.previousRound, state.you?.membership_id),
   };
 }
 

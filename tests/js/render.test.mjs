@@ -370,6 +370,11 @@ describe("roundView", () => {
     assert.equal(roundView(s, { ...ui, explainerDismissed: true }, T0).explainer, false);
     const fac = load({ round: roundPayload(), you: { ...TOM, first_round: true } });
     assert.equal(roundView(fac, ui, T0).explainer, false, "facilitators run rounds");
+    const later = {
+      ...s,
+      previousRound: { id: 1, order: [ME.membership_id], outcomes: ["passed"] },
+    };
+    assert.equal(roundView(later, ui, T0).explainer, false, "only his first round");
   });
   test("no round, no panel", () => {
     assert.equal(roundView(load(), ui, T0), null);

@@ -460,3 +460,25 @@ async def test_a_demoted_facilitator_loses_facilitator_frames_and_notices(
         assert (await host.receive_until(of_type("alert.crisis")))["membership_id"] == member.pk
         await co.receive_until(of_type("chat.message"))  # the message itself, as everyone
         assert await co.nothing_pending()  # but not the facilitators' alert
+
+
+async def test_alerts_and_reports_wait_for_a_facilitator_who_arrives_later(
+    room, facilitator, member, other_member, ws_connect
+):
+    host_user, sam_user, alex_user = await users_of(facilitator, member, other_member)
+    async with ws_connect(sam_user, room) as sam, ws_connect(alex_user, room) as alex:
+        target = (await sam.request(chat("I want to kill myself", "c1")))["seq"]
+        reply = await alex.request({"type": "message.report", "target_seq": target})
+        assert reply["type"] == "ack"
+        async with ws_connect(host_user, room) as host:
+            kept = host.snapshot["facilitator"]
+            assert [
+                (a["target_seq"], a["membership_id"], a["category"]) for a in kept["alerts"]
+            ] == [(target, member.pk, "suicide")]
+            assert [(r["target_seq"], r["reporter"]["membership_id"]) for r in kept["reports"]] == [
+                (target, other_member.pk)
+            ]
+        async with ws_connect(alex_user, room) as alex_again:
+            assert "facilitator" not in alex_again.snapshot
+            assert "alert.crisis" not in str(alex_again.snapshot)
+            assert "report.received" not in str(alex_again.snapshot)
