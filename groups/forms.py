@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .models import Circle, Role
-from .services import CircleRuleError
+from .services import CIRCLE_FIELDS, CircleRuleError
 
 # Which form field a service's error code belongs to; anything else is about the whole
 # form and shows at the top.
@@ -83,20 +83,7 @@ class CircleForm(forms.ModelForm):
 
     class Meta:
         model = Circle
-        fields = [
-            "name",
-            "kind",
-            "description",
-            "weekday",
-            "start_time",
-            "time_zone",
-            "duration_minutes",
-            "capacity",
-            "listed",
-            "call_link",
-            "region",
-            "agreements",
-        ]
+        fields = list(CIRCLE_FIELDS)
         labels = {
             "name": _("Name of the circle"),
             "kind": _("Who is it for?"),

@@ -25,11 +25,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def frame(frame_type: str, **fields):
     return parse_frame(json.dumps({"type": frame_type, **fields}))
 

@@ -16,11 +16,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def built_in_rows() -> tuple:
     prompts = sorted(
         Prompt.objects.filter(circle__isnull=True).values_list(

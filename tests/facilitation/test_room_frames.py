@@ -52,11 +52,6 @@ def ws_connect():
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def short_grace(settings):
     settings.HEARTH_PRESENCE_GRACE_SECONDS = 0.3
 

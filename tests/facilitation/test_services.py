@@ -139,12 +139,6 @@ def queue_ids(meeting: Meeting) -> list[int]:
 # Fixtures -----------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are made by the dozen here; the real hasher would dominate the run time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def meeting(circle):
     return factories.make_meeting(circle)

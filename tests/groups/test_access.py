@@ -20,11 +20,6 @@ from tests.factories import facilitator_of, make_circle, make_meeting, make_memb
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _requested(circle):
     return services.membership_request(user=make_user(), circle=circle, alias="Hopeful").user
 

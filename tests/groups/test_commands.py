@@ -13,12 +13,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Many people per test: a cheap hasher keeps these tests quick (test-only)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def run(name: str, *args) -> str:
     out = io.StringIO()
     call_command(name, *args, stdout=out)

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SLOW = 0.3  # seconds each slowed check holds its transaction open
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def slow_checks(monkeypatch):
     """Widen the gap between a rule's check and the write that follows it."""

@@ -34,12 +34,6 @@ from tests.factories import facilitator_of, make_circle, make_member, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Every factory user gets a password; the production hasher costs ~0.5 s each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def snapshot(*circles: Circle) -> dict:
     """Everything a rule could touch, read fresh from the database."""
     ids = [c.pk for c in circles]

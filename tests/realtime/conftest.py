@@ -170,8 +170,3 @@ async def settle_departures() -> None:
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
 
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Factories create users with passwords; the real hasher costs ~0.5 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
