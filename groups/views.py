@@ -296,7 +296,9 @@ def circle_edit(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.circle_update(actor=membership, circle=circle, **form.service_fields())
+                realtime_services.circle_update_everywhere(
+                    actor=membership, circle=circle, **form.service_fields()
+                )
             except ValidationError as err:
                 add_service_error(form, err)
             else:

@@ -57,3 +57,25 @@ async def test_leaving_the_circle_lets_go_of_the_room(room, facilitator, member,
         while closed["type"] != "websocket.close":
             closed = await sam.communicator.receive_output(timeout=3)
         assert closed["code"] == 4403
+
+
+async def test_changed_agreements_close_members_rooms(room, facilitator, member, ws_connect):
+    """Members accept changed agreements before they go on; facilitators stay."""
+    from channels.db import database_sync_to_async
+
+    from realtime.services import circle_update_everywhere
+
+    sam_user, host_user = await users_of(member, facilitator)
+    async with ws_connect(sam_user, room) as sam, ws_connect(host_user, room) as host:
+        circle = await database_sync_to_async(
+            lambda: type(room.circle).objects.get(pk=room.circle_id)
+        )()
+        await database_sync_to_async(circle_update_everywhere)(
+            actor=facilitator, circle=circle, agreements="We listen. We keep it here."
+        )
+        closed = await sam.communicator.receive_output(timeout=3)
+        while closed["type"] != "websocket.close":
+            closed = await sam.communicator.receive_output(timeout=3)
+        assert closed["code"] == 4403
+        reply = await host.request({"type": "chat.send", "body": "still here", "client_id": "h1"})
+        assert reply["type"] == "ack"
