@@ -10,8 +10,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from facilitation.loading import load_library
-from facilitation.models import Prompt, Script, ScriptStep, Turn
+from facilitation.models import Prompt, ScriptStep, Turn
 from groups.models import Membership
 from realtime import consumers
 from tests import factories
@@ -54,13 +53,6 @@ def ws_connect():
 @pytest.fixture(autouse=True)
 def short_grace(settings):
     settings.HEARTH_PRESENCE_GRACE_SECONDS = 0.3
-
-
-@pytest.fixture
-def library(transactional_db):
-    """Transactional tests flush the database, data migrations included."""
-    if not Prompt.objects.filter(circle__isnull=True).exists():
-        load_library(Prompt=Prompt, Script=Script, ScriptStep=ScriptStep)
 
 
 @pytest.fixture

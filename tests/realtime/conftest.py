@@ -2,6 +2,7 @@
 routing) driven by Channels' WebsocketCommunicator."""
 
 import asyncio
+import datetime as dt
 import json
 from contextlib import asynccontextmanager
 
@@ -11,12 +12,14 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
 
 from config.asgi import application
 from facilitation.models import FloorHold, PromptUse, Round, Turn
-from groups.models import Meeting, Membership
+from groups.models import Meeting, MeetingStatus, Membership
 from realtime import consumers
 from realtime.models import MeetingEvent, MessageReport
+from tests import factories
 
 
 @database_sync_to_async
@@ -170,3 +173,24 @@ async def settle_departures() -> None:
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
 
+
+# Shared rooms and people ------------------------------------------------------------------
+
+
+@pytest.fixture
+def room(circle):
+    """A meeting that is open now."""
+    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
+
+
+@pytest.fixture
+def waiting_room(circle):
+    """A meeting an hour from now: joinable, not yet open."""
+    return factories.make_meeting(
+        circle, status=MeetingStatus.SCHEDULED, starts_at=timezone.now() + dt.timedelta(hours=1)
+    )
+
+
+@pytest.fixture
+def other_member(circle):
+    return factories.make_member(circle, alias="Alex")

@@ -10,31 +10,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from groups.models import Meeting, MeetingStatus
+from groups.models import Meeting
 from realtime import broadcast, services
 from realtime.models import CrisisAlert, MeetingEvent
 from realtime.protocol import FrameError
-from tests import factories
 from tests.realtime.conftest import events_of, room_state, users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def room(circle):
-    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
-
-
-@pytest.fixture
-def waiting_room(circle):
-    return factories.make_meeting(
-        circle, status=MeetingStatus.SCHEDULED, starts_at=timezone.now() + dt.timedelta(hours=1)
-    )
-
-
-@pytest.fixture
-def other_member(circle):
-    return factories.make_member(circle, alias="Alex")
 
 
 def chat(body, client_id=None):

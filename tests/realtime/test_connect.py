@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from django.core.management import call_command
 from django.utils import timezone
 
 from groups import services as group_services
@@ -17,24 +16,6 @@ from tests import factories
 from tests.realtime.conftest import room_state, users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-@pytest.fixture
-def room(circle):
-    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
-
-
-@pytest.fixture
-def waiting_room(circle):
-    return factories.make_meeting(
-        circle, status=MeetingStatus.SCHEDULED, starts_at=timezone.now() + dt.timedelta(hours=1)
-    )
-
-
-@pytest.fixture
-def library(db):
-    """The built-in prompts and agendas (transactional tests flush the migration's copy)."""
-    call_command("load_library", verbosity=0)
 
 
 @database_sync_to_async

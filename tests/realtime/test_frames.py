@@ -6,18 +6,11 @@ import logging
 
 import pytest
 
-from groups.models import MeetingStatus
 from realtime import services
 from realtime.events import author_of
-from tests import factories
 from tests.realtime.conftest import events_of, room_state, users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-@pytest.fixture
-def room(circle):
-    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
 
 
 def frame(**fields) -> str:

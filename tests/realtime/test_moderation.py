@@ -16,16 +16,6 @@ from tests.realtime.conftest import events_of, room_state, users_of
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-@pytest.fixture
-def room(circle):
-    return factories.make_meeting(circle, status="live")
-
-
-@pytest.fixture
-def other_member(circle):
-    return factories.make_member(circle, alias="Alex")
-
-
 def chat(body, client_id):
     return {"type": "chat.send", "body": body, "client_id": client_id}
 

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from groups.models import Attendance, MeetingStatus
+from groups.models import Attendance
 from realtime.models import MeetingEvent
 from tests import factories
 from tests.realtime.conftest import settle_departures, users_of
@@ -14,11 +14,6 @@ from tests.realtime.conftest import settle_departures, users_of
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 GRACE = 0.5
-
-
-@pytest.fixture
-def room(circle):
-    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
 
 
 @pytest.fixture(autouse=True)

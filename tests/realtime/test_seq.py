@@ -26,16 +26,6 @@ live = pytest.mark.asyncio
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def room(circle):
-    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
-
-
-@pytest.fixture
-def other_member(circle):
-    return factories.make_member(circle, alias="Alex")
-
-
 def chat(body, client_id):
     return {"type": "chat.send", "body": body, "client_id": client_id}
 

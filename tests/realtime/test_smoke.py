@@ -1,15 +1,8 @@
 import pytest
 
-from groups.models import MeetingStatus
-from tests import factories
 from tests.realtime.conftest import users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-@pytest.fixture
-def room(circle):
-    return factories.make_meeting(circle, status=MeetingStatus.LIVE)
 
 
 async def test_chat_reaches_everyone(room, facilitator, member, ws_connect):
