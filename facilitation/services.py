@@ -494,6 +494,14 @@ def queue_move(room: "Room", frame: Frame) -> None:
     _save_queue(room, state)
 
 
+def queue_remove(room: "Room", frame: Frame) -> None:
+    """A facilitator lowers someone's hand for him."""
+    state = queue_state(room.meeting)
+    if talking.position_of(state, frame.membership_id) is None:
+        raise FrameError(ErrorCode.NOT_FOUND, "That person isn't waiting to speak.")
+    _save_queue(room, talking.lower_hand(state, membership_id=frame.membership_id))
+
+
 def queue_mode(room: "Room", frame: Frame) -> None:
     current = queue_state(room.meeting)
     state = talking.set_mode(
@@ -652,6 +660,7 @@ HANDLERS = {
     "floor.grant": (floor_grant, True),
     "floor.release": (floor_release, True),
     "queue.move": (queue_move, True),
+    "queue.remove": (queue_remove, True),
     "queue.mode": (queue_mode, True),
     "prompt.push": (prompt_push, True),
     "phase.set": (phase_set, True),

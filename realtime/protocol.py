@@ -180,6 +180,8 @@ FACILITATOR_FRAMES: dict[str, dict[str, tuple[Any, Any]]] = {
     "floor.grant": {"membership_id": (ID, REQUIRED)},
     "floor.release": {},
     "queue.move": {"membership_id": (ID, REQUIRED), "position": (integer(minimum=0), REQUIRED)},
+    # Extension: take someone's raised hand down (he left for good, or asked to).
+    "queue.remove": {"membership_id": (ID, REQUIRED)},
     "queue.mode": {
         "talking_piece": (optional(boolean), None),
         "progressive": (optional(boolean), None),

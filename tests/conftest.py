@@ -3,6 +3,17 @@ import pytest
 from tests import factories
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_async_test_connections(django_db_setup):
+    """Async tests reach the ORM through asgiref's shared sync thread, whose database
+    connection outlives them; close it before pytest-django drops the test database."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     """Hashing passwords the production way costs ~0.3 s a person; tests make many.

@@ -572,6 +572,9 @@ export function renderQueueControls(el, vm) {
           button("queue-move", "Down", {
             "aria-label": `Move ${e.alias} down`, "data-testid": "queue-down", disabled: i === q.entries.length - 1,
             focusKey: `queue-down:${e.id}`, focusAlt: `queue-up:${e.id}`, dataset: { id: e.id, position: i + 1 },
+          }),
+          button("queue-remove", "Lower hand", {
+            "aria-label": `Lower ${e.alias}'s hand`, "data-testid": "queue-remove", dataset: { id: e.id },
           })))))
       : h("p", { class: "hint" }, "No hands raised."),
     errorLine(error, "error-queue"),

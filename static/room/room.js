@@ -339,6 +339,7 @@ function start(root) {
     "floor-grant": (d) => send("queue", { type: "floor.grant", membership_id: toId(d.id) }),
     "floor-release": () => send("queue", { type: "floor.release" }),
     "queue-move": (d) => send("queue", { type: "queue.move", membership_id: toId(d.id), position: Number(d.position) }),
+    "queue-remove": (d) => send("queue", { type: "queue.remove", membership_id: toId(d.id) }),
     "mode-progressive": () => send("queue", { type: "queue.mode", progressive: !state.queue.mode.progressive }),
     "mode-talking-piece": () => send("queue", { type: "queue.mode", talking_piece: !state.queue.mode.talking_piece }),
     mute: (d) => send(`member:${d.id}`, { type: "member.mute", membership_id: toId(d.id), minutes: Number(d.minutes) }),

@@ -841,6 +841,21 @@ def test_queue_move_reorders_and_refuses_who_isnt_queued(meeting, seats, cal, an
     assert queue_ids(meeting) == [ann.pk, bob.pk, cal.pk]
 
 
+def test_queue_remove_lowers_someone_elses_hand(meeting, seats, ann, bob):
+    host, ann_seat, bob_seat = seats
+    send(ann_seat, "hand.raise")
+    send(bob_seat, "hand.raise")
+
+    send(host, "queue.remove", membership_id=ann.pk)
+    assert queue_ids(meeting) == [bob.pk]
+
+    seq = newest_seq(meeting)
+    assert refused(host, "queue.remove", membership_id=ann.pk) == ErrorCode.NOT_FOUND
+    assert refused(ann_seat, "queue.remove", membership_id=bob.pk) == ErrorCode.FORBIDDEN
+    assert newest_seq(meeting) == seq
+    assert queue_ids(meeting) == [bob.pk]
+
+
 def test_progressive_mode_puts_who_has_not_spoken_first(meeting, seats, ann, bob):
     host, ann_seat, bob_seat = seats
     # Ann speaks in a round, Bob doesn't get to.

@@ -106,6 +106,7 @@ def facilitator_frames(member, facilitator, other_member):
         {"type": "floor.grant", "membership_id": member.pk},
         {"type": "floor.release"},
         {"type": "queue.move", "membership_id": member.pk, "position": 0},
+        {"type": "queue.remove", "membership_id": member.pk},
         {"type": "queue.mode", "talking_piece": True, "progressive": True},
         {"type": "prompt.push", "prompt": "What are you carrying tonight?"},
         {"type": "member.mute", "membership_id": other_member.pk, "minutes": 10},
