@@ -9,6 +9,7 @@ prompts meant for its audience and phase. Plain Python with no Django imports.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -399,6 +400,13 @@ def load_prompts(path: str | Path | None = None) -> list[PromptData]:
 def load_cards(path: str | Path | None = None) -> list[CardData]:
     """The built-in coaching cards, validated, in file order."""
     return parse_cards(_rows(_read("coaching_cards.toml", path), table="card", what="cards"))
+
+
+@functools.cache
+def builtin_cards() -> tuple[CardData, ...]:
+    """The shipped cards, read once per process: every facilitator's snapshot carries
+    them, and the file changes only with a deploy."""
+    return tuple(load_cards())
 
 
 def load_scripts(

@@ -17,8 +17,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from groups.models import Attendance, Membership, MembershipStatus, Role
-from realtime.events import author_of
+from groups.models import Attendance, MeetingStatus, Membership, MembershipStatus, Role
 from realtime.protocol import ErrorCode, Frame, FrameError
 
 from . import queue as talking
@@ -50,7 +49,7 @@ def turn_present_ids(meeting_pk: int, *, now: dt.datetime) -> set[int]:
     less than the presence grace period. A reload as his turn comes must not cost him
     the turn; if he really is gone, confirming his absence skips it
     (round_member_departed)."""
-    grace = dt.timedelta(seconds=float(getattr(settings, "HEARTH_PRESENCE_GRACE_SECONDS", 5)))
+    grace = dt.timedelta(seconds=settings.HEARTH_PRESENCE_GRACE_SECONDS)
     return set(
         Attendance.objects.filter(meeting_id=meeting_pk)
         .filter(Q(connections__gt=0) | Q(left_at__gt=now - grace))
@@ -89,7 +88,11 @@ def round_payload(round_: Round, *, turn: Turn | None = None, present: set[int])
         "kind": round_.kind,
         "order_kind": round_.order_kind,
         "prompt": (
-            {"id": round_.prompt_id, "text": round_.prompt_text, "strategy": round_.prompt_strategy}
+            {
+                "id": round_.prompt_id,
+                "text": round_.prompt_text,
+                "strategy": round_.prompt_strategy or None,
+            }
             if round_.prompt_text
             else None
         ),
@@ -246,7 +249,9 @@ def _apply_step(
             number=state.turn_number,
             started_at=now,
             deadline=(
-                start_at + _seconds(round_.seconds_per_turn) if round_.seconds_per_turn else None
+                start_at + dt.timedelta(seconds=round_.seconds_per_turn)
+                if round_.seconds_per_turn
+                else None
             ),
         )
     payload = round_payload(round_, turn=new_turn, present=present)
@@ -282,15 +287,11 @@ def _apply_step(
         room.log.append("round.ended", {"round_id": round_.pk, "round": payload}, actor=room.actor)
 
 
-def _seconds(n: int) -> dt.timedelta:
-    return dt.timedelta(seconds=n)
-
-
 # Frame handlers ------------------------------------------------------------------------
 
 
 def _require_live(room: "Room") -> None:
-    if room.meeting.status != "live":
+    if room.meeting.status != MeetingStatus.LIVE:
         raise FrameError(ErrorCode.NOT_LIVE, "Open the circle first.")
 
 
@@ -330,15 +331,15 @@ def round_start(room: "Room", frame: Frame) -> None:
         meeting=meeting,
         kind=frame.kind,
         order_kind=frame.order,
-        prompt=prompt if isinstance(prompt, Prompt) else None,
+        prompt=prompt if prompt and prompt.pk else None,
         prompt_text=prompt.text if prompt else "",
-        prompt_strategy=getattr(prompt, "strategy", "") if prompt else "",
+        prompt_strategy=prompt.strategy if prompt else "",
         order=list(order),
         outcomes=[None] * len(order),
         current=None,
         turn_number=0,
         seconds_per_turn=frame.seconds_per_turn,
-        quiet_until=room.now + _seconds(quiet) if quiet else None,
+        quiet_until=room.now + dt.timedelta(seconds=quiet) if quiet else None,
         started_at=room.now,
     )
     # The row starts "not yet started" (no current turn); _apply_step saves the first
@@ -346,14 +347,9 @@ def round_start(room: "Room", frame: Frame) -> None:
     _apply_step(room, round_, step, present=present, starting=True)
 
 
-class _FreePrompt:
-    def __init__(self, text: str) -> None:
-        self.pk = None
-        self.text = text
-        self.strategy = ""
-
-
-def _prompt_for(room: "Room", prompt_id: int | None, text: str | None):
+def _prompt_for(room: "Room", prompt_id: int | None, text: str | None) -> Prompt | None:
+    """A prompt from the circle's library (its use recorded), or the facilitator's own
+    words as an unsaved Prompt (said once, not added to the library)."""
     if prompt_id is not None:
         circle = room.meeting.circle
         # The circle's library: built-ins for its kind (or "both") and its own prompts.
@@ -369,7 +365,7 @@ def _prompt_for(room: "Room", prompt_id: int | None, text: str | None):
         )
         return prompt
     if text:
-        return _FreePrompt(text)
+        return Prompt(text=text, strategy="")
     return None
 
 
@@ -665,5 +661,3 @@ HANDLERS = {
     "prompt.push": (prompt_push, True),
     "phase.set": (phase_set, True),
 }
-
-__all__ = ["HANDLERS", "author_of"]

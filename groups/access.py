@@ -93,10 +93,6 @@ def access_meeting(*, user, meeting_id: str | uuid.UUID, allow_ended: bool = Fal
     return membership
 
 
-def may_manage(membership: Membership | None) -> bool:
-    return bool(membership and membership.is_facilitator)
-
-
 def require_facilitator(*, actor: Membership, circle: Circle) -> None:
     """Services call this with the actor's membership, freshly read."""
     if actor.circle_id != circle.pk or not actor.is_facilitator:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("circles/<slug:slug>/join/", views.join, name="join"),
     path("circles/<slug:slug>/agreements/", views.agreements, name="agreements"),
     path("circles/<slug:slug>/leave/", views.leave, name="leave"),
+    path("circles/<slug:slug>/me/", views.my_place, name="my_place"),
     path("circles/<slug:slug>/edit/", views.circle_edit, name="circle_edit"),
     path("circles/<slug:slug>/manage/", views.manage, name="manage"),
     path(

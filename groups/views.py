@@ -216,6 +216,34 @@ def agreements(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+def my_place(request: HttpRequest, slug: str) -> HttpResponse:
+    """A member changes the name the circle calls him, or his own reason for coming."""
+    circle, membership = access_circle(user=request.user, slug=slug)
+    form = JoinForm(
+        request.POST or None,
+        initial={"alias": membership.alias, "intention": membership.intention},
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.membership_update_profile(
+                    membership=membership,
+                    alias=form.cleaned_data["alias"],
+                    intention=form.cleaned_data["intention"],
+                )
+            except ValidationError as err:
+                add_service_error(form, err)
+            else:
+                messages.success(request, _("Saved. The circle will see your new name."))
+                return redirect(_circle_url(circle))
+        status = ERROR_STATUS
+    context = {"circle": circle, "membership": membership, "form": form}
+    return render(request, "groups/my_place.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
 def leave(request: HttpRequest, slug: str) -> HttpResponse:
     """Leave a circle, or withdraw a request that is still waiting."""
     membership = selectors.own_current_membership(user=request.user, slug=slug)

@@ -12,12 +12,13 @@ import logging
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from groups.access import AccessDenied
 
-from . import broadcast, services
-from .protocol import RESYNC_BATCH, CloseCode, ErrorCode, FrameError, dumps, frame_ref, parse_frame
+from . import broadcast, protocol, services
+from .protocol import RESYNC_BATCH, ErrorCode, FrameError, dumps, frame_ref, parse_frame
 from .selectors import meeting_snapshot
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.accept()
         meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
         try:
-            self.seat = await self._call(
+            self.seat = await call_service(
                 services.room_enter, user=self.scope.get("user"), meeting_id=meeting_id
             )
         except AccessDenied as denied:
@@ -71,7 +72,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         self.seat = None
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
-        left_at = await self._call(services.room_leave, seat=seat)
+        left_at = await call_service(services.room_leave, seat=seat)
         if left_at is not None:
             task = asyncio.create_task(_confirm_departure(seat, left_at))
             _pending_departures.add(task)
@@ -93,7 +94,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 return
             now = timezone.now()
             if frame.type == "chat.send":
-                accepted = await self._call(
+                accepted = await call_service(
                     services.chat_send,
                     seat=self.seat,
                     body=frame.body,
@@ -101,7 +102,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                     now=now,
                 )
             else:
-                accepted = await self._call(
+                accepted = await call_service(
                     services.frame_apply, seat=self.seat, frame=frame, now=now
                 )
         except FrameError as error:
@@ -117,28 +118,14 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 self.seat.meeting_pk if self.seat else None,
                 self.seat.membership_id if self.seat else None,
             )
-            await self.send(
-                text_data=dumps(
-                    {
-                        "type": "error",
-                        "ref": frame.id,
-                        "code": ErrorCode.SERVER_ERROR,
-                        "message": "Something went wrong on our side. Please try again.",
-                    }
-                )
+            await self._send_error(
+                frame.id,
+                FrameError(
+                    ErrorCode.SERVER_ERROR, "Something went wrong on our side. Please try again."
+                ),
             )
             return
-        await self.send(text_data=dumps({"type": "ack", "ref": frame.id, "seq": accepted.seq}))
-
-    async def _call(self, service, **kwargs):
-        """Run a service in the database thread; send its broadcasts from here after
-        it committed (a refused or failed call broadcasts nothing)."""
-        collected, token = broadcast.collect()
-        try:
-            result = await database_sync_to_async(service)(**kwargs)
-        finally:
-            await broadcast.deliver(collected, token)
-        return result
+        await self.send(text_data=dumps(protocol.ack(frame.id, accepted.seq)))
 
     async def _resync(self, after: int) -> None:
         while True:
@@ -151,11 +138,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             after = events[-1]["seq"]
 
     async def _send_error(self, ref: str | None, error: FrameError) -> None:
-        await self.send(
-            text_data=dumps(
-                {"type": "error", "ref": ref, "code": error.code, "message": error.message}
-            )
-        )
+        await self.send(text_data=dumps(protocol.error(ref, error.code, error.message)))
 
     # Channel-layer deliveries (see realtime.broadcast) --------------------------------
 
@@ -178,16 +161,19 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.close(code=message["code"])
 
 
-async def _confirm_departure(seat: services.Seat, left_at) -> None:
-    await asyncio.sleep(services.grace_seconds())
+async def call_service(service, **kwargs):
+    """Run a service in the database thread; send its broadcasts from the event loop
+    once it committed (a refused or failed call broadcasts nothing)."""
+    collected, token = broadcast.collect()
     try:
-        collected, token = broadcast.collect()
-        try:
-            await database_sync_to_async(services.room_absence_confirm)(seat=seat, left_at=left_at)
-        finally:
-            await broadcast.deliver(collected, token)
+        return await database_sync_to_async(service)(**kwargs)
+    finally:
+        await broadcast.deliver(collected, token)
+
+
+async def _confirm_departure(seat: services.Seat, left_at) -> None:
+    await asyncio.sleep(settings.HEARTH_PRESENCE_GRACE_SECONDS)
+    try:
+        await call_service(services.room_absence_confirm, seat=seat, left_at=left_at)
     except Exception:
         logger.exception("presence: could not confirm departure of %s", seat.membership_id)
-
-
-__all__ = ["MeetingConsumer", "CloseCode"]

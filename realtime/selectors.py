@@ -4,7 +4,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from facilitation import services as facilitation
-from facilitation.library import load_cards, serves
+from facilitation.library import builtin_cards, serves
 from facilitation.models import Prompt, PromptUse, Turn
 from groups.models import Meeting, Membership, MembershipStatus, Role
 from groups.regions import help_lines_for
@@ -93,7 +93,7 @@ def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
                     "title": c.title,
                     "body": c.body,
                 }
-                for c in load_cards()
+                for c in builtin_cards()
                 if serves(c.kind, circle.kind)
             ],
             "intentions": {str(m.pk): m.intention for m in members if m.intention},

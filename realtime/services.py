@@ -26,7 +26,14 @@ from groups.regions import help_lines_for
 
 from . import broadcast
 from .crisis import crisis_category
-from .events import EventLog, author_of, lock_meeting, lock_meeting_row, newest_seq_subquery
+from .events import (
+    EventLog,
+    author_of,
+    lock_meeting,
+    lock_meeting_row,
+    newest_seq_subquery,
+    serialize,
+)
 from .models import CrisisAlert, MeetingEvent, MessageReport
 from .protocol import CloseCode, ErrorCode, Frame, FrameError
 
@@ -57,10 +64,6 @@ class Room:
     now: dt.datetime
 
 
-def grace_seconds() -> float:
-    return float(getattr(settings, "HEARTH_PRESENCE_GRACE_SECONDS", 5))
-
-
 # Entering and leaving ------------------------------------------------------------------
 
 
@@ -80,7 +83,7 @@ def room_enter(*, user, meeting_id: str, now: dt.datetime | None = None) -> Seat
         announce = was_away and (
             created
             or attendance.left_at is None
-            or (now - attendance.left_at).total_seconds() >= grace_seconds()
+            or (now - attendance.left_at).total_seconds() >= settings.HEARTH_PRESENCE_GRACE_SECONDS
         )
         attendance.connections += 1
         attendance.left_at = None
@@ -551,8 +554,6 @@ HANDLERS: dict[str, tuple[Handler, bool]] = {
 
 def events_after(*, seat: Seat, after: int, limit: int) -> tuple[list[dict], int]:
     """Events with seq > after (at most `limit`), and the newest seq. Re-checks access."""
-    from .events import serialize
-
     with transaction.atomic():
         meeting = lock_meeting(seat.meeting_pk)
         _actor_for(meeting, seat)

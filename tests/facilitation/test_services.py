@@ -198,7 +198,7 @@ def test_round_start_in_seating_order_starts_the_first_turn(meeting, seats, faci
     assert started["type"] == "round.started"
     assert started["round"]["order"] == [facilitator.pk, ann.pk, bob.pk]
     assert started["round"]["kind"] == "check_in"
-    assert started["round"]["prompt"] == {"id": None, "text": "How's today?", "strategy": ""}
+    assert started["round"]["prompt"] == {"id": None, "text": "How's today?", "strategy": None}
     assert turn_started["type"] == "turn.started"
     assert turn_started["membership_id"] == facilitator.pk
     assert turn_started["turn_id"] == open_turn(meeting).pk

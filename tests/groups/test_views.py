@@ -694,3 +694,44 @@ def test_meetings_listed_on_the_circle_page_are_upcoming_only(client, circle, me
     )
     page = html(login(client, member.user).get(url("circle", slug=circle.slug)))
     assert str(past.public_id) not in page
+
+
+# A member's own place in the circle --------------------------------------------------------
+
+
+def test_member_changes_his_circle_name_and_reason(client, circle, member):
+    login(client, member.user)
+    page = client.get(url("my_place", slug=circle.slug))
+    assert page.status_code == 200
+    assert 'value="Sam"' in html(page)
+    response = client.post(
+        url("my_place", slug=circle.slug), {"alias": "  Samuel ", "intention": "To be heard."}
+    )
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert (member.alias, member.intention) == ("Samuel", "To be heard.")
+
+
+def test_a_name_already_taken_is_refused_on_the_page(client, circle, member):
+    factories.make_member(circle, alias="Jo")
+    login(client, member.user)
+    response = client.post(url("my_place", slug=circle.slug), {"alias": "jo", "intention": ""})
+    assert response.status_code == 400
+    assert "already uses" in html(response)
+    member.refresh_from_db()
+    assert member.alias == "Sam"
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "requester"])
+def test_only_members_reach_their_place(client, circle, member, outsider, requester, who):
+    if who == "outsider":
+        login(client, outsider)
+    elif who == "requester":
+        login(client, requester.user)
+    response = client.post(url("my_place", slug=circle.slug), {"alias": "Hijack", "intention": ""})
+    if who == "anonymous":
+        assert response.status_code == 302
+        assert "/accounts/login/" in response["Location"]
+    else:
+        assert response.status_code == 404
+    assert not Membership.objects.filter(alias="Hijack").exists()
