@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import sync_playwright
@@ -48,6 +49,9 @@ def browser(transactional_db, daphne_server, monkeypatch):
             yield browser
         finally:
             browser.close()
+            # ORM calls made while Playwright's loop runs get a connection of their own
+            # (Django keys connections by context); close it with the test.
+            connections.close_all()
 
 
 def session_cookie(user, url: str) -> dict:
