@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
 from playwright.sync_api import sync_playwright
 
 from tests.support.daphne import DaphneServer
