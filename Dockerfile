@@ -1,4 +1,5 @@
-# Hearth: one image for the web process (daphne serves HTTP and websockets).
+# Hearth: one image for the web process (daphne serves HTTP and websockets) and for
+# one-off commands such as migrate.
 FROM python:3.12-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,4 +15,6 @@ COPY . .
 RUN SECRET_KEY=build-only DEBUG=false ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
 USER hearth
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 --proxy-headers config.asgi:application"]
+# Migrations run once, not in every replica: the compose `migrate` service does it, or
+# run `python manage.py migrate` yourself before starting the replicas.
+CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p 8000 --proxy-headers config.asgi:application"]

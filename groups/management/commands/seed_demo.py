@@ -89,6 +89,59 @@ CIRCLES = (
 )
 
 
+def welcome_member(
+    *, circle: Circle, host: Membership, user: User, alias: str, intention: str = ""
+) -> Membership:
+    """Ask to join, be approved by the host and accept the agreements, as a person would
+    through the pages; steps already taken are skipped. Also used by the benchmark."""
+    membership = Membership.objects.filter(user=user, circle=circle).first()
+    if membership is None:
+        membership = services.membership_request(
+            user=user, circle=circle, alias=alias, intention=intention
+        )
+    if membership.status == MembershipStatus.REQUESTED:
+        membership = services.membership_approve(actor=host, membership=membership)
+    membership = Membership.objects.select_related("circle").get(pk=membership.pk)
+    if membership.status == MembershipStatus.ACTIVE and not membership.has_accepted_agreements:
+        membership = services.agreements_accept(membership=membership)
+    return membership
+
+
+def live_meeting_now(*, circle: Circle, host: Membership) -> Meeting:
+    """One meeting open now, started a few minutes ago, so the room can be tried at
+    once. A live meeting from an earlier day is closed first. Also used by the
+    benchmark (bench/provision.py) to open its meetings the same way."""
+    from realtime.protocol import Frame
+    from realtime.services import Seat, frame_apply
+
+    now = timezone.now()
+
+    def send(meeting: Meeting, frame_type: str) -> None:
+        seat = Seat(
+            meeting_pk=meeting.pk,
+            membership_id=host.pk,
+            user_id=host.user_id,
+            is_facilitator=True,
+        )
+        frame_apply(seat=seat, frame=Frame(type=frame_type, id=None), now=now)
+
+    live = list(circle.meetings.filter(status=MeetingStatus.LIVE))
+    current = [m for m in live if m.ends_at > now]
+    if current:
+        return current[0]
+    for stale in live:
+        send(stale, "meeting.end")
+    start = (now - dt.timedelta(minutes=LIVE_STARTED_MINUTES_AGO)).replace(second=0, microsecond=0)
+    meeting, _ = Meeting.objects.get_or_create(
+        circle=circle,
+        starts_at=start,
+        defaults={"ends_at": start + dt.timedelta(minutes=circle.duration_minutes)},
+    )
+    if meeting.status == MeetingStatus.SCHEDULED:
+        send(meeting, "meeting.open")
+    return meeting
+
+
 class Command(BaseCommand):
     help = "Create idempotent demo data: two circles, people, meetings, one open now."
 
@@ -107,7 +160,7 @@ class Command(BaseCommand):
                     self._waiting(circle, person)
                     logins.append((person.email, "waiting for approval", circle.name))
                 services.meetings_generate(circle=circle)
-                self._live_meeting(circle, host)
+                live_meeting_now(circle=circle, host=host)
         self._print(logins)
 
     # People -------------------------------------------------------------------------
@@ -148,17 +201,13 @@ class Command(BaseCommand):
         return circle, host
 
     def _member(self, circle: Circle, host: Membership, person: Person) -> None:
-        user = self._user(person.email)
-        membership = Membership.objects.filter(user=user, circle=circle).first()
-        if membership is None:
-            membership = services.membership_request(
-                user=user, circle=circle, alias=person.alias, intention=person.intention
-            )
-        if membership.status == MembershipStatus.REQUESTED:
-            membership = services.membership_approve(actor=host, membership=membership)
-        membership = Membership.objects.select_related("circle").get(pk=membership.pk)
-        if membership.status == MembershipStatus.ACTIVE and not membership.has_accepted_agreements:
-            services.agreements_accept(membership=membership)
+        welcome_member(
+            circle=circle,
+            host=host,
+            user=self._user(person.email),
+            alias=person.alias,
+            intention=person.intention,
+        )
 
     def _waiting(self, circle: Circle, person: Person) -> None:
         user = self._user(person.email)
@@ -168,39 +217,6 @@ class Command(BaseCommand):
             )
 
     # Meetings -----------------------------------------------------------------------
-
-    def _live_meeting(self, circle: Circle, host: Membership) -> None:
-        """One meeting open now, started a few minutes ago, so the room can be tried at
-        once. A live demo meeting from an earlier day is closed first."""
-        from realtime.protocol import Frame
-        from realtime.services import Seat, frame_apply
-
-        now = timezone.now()
-
-        def send(meeting: Meeting, frame_type: str) -> None:
-            seat = Seat(
-                meeting_pk=meeting.pk,
-                membership_id=host.pk,
-                user_id=host.user_id,
-                is_facilitator=True,
-            )
-            frame_apply(seat=seat, frame=Frame(type=frame_type, id=None), now=now)
-
-        live = list(circle.meetings.filter(status=MeetingStatus.LIVE))
-        if any(m.ends_at > now for m in live):
-            return
-        for stale in live:
-            send(stale, "meeting.end")
-        start = (now - dt.timedelta(minutes=LIVE_STARTED_MINUTES_AGO)).replace(
-            second=0, microsecond=0
-        )
-        meeting, _ = Meeting.objects.get_or_create(
-            circle=circle,
-            starts_at=start,
-            defaults={"ends_at": start + dt.timedelta(minutes=circle.duration_minutes)},
-        )
-        if meeting.status == MeetingStatus.SCHEDULED:
-            send(meeting, "meeting.open")
 
     # Output -------------------------------------------------------------------------
 
