@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format install browser node lock clean
+.PHONY: run test bench lint format install browser node nginx lock clean
 
 install: $(INSTALLED)
 
@@ -30,8 +30,14 @@ run: install
 # Lint, then every test: Python (PostgreSQL + Redis started for the session unless
 # DATABASE_URL / REDIS_URL are set), the browser client's unit tests (node --test,
 # run from pytest) and the Playwright browser tests (Debian's chromium).
-test: install browser node lint
+test: install browser node nginx lint
 	$(PY) -m pytest
+
+# The live room under load against its floors, in one run (under 10 minutes here):
+# writes docs/performance.md, docs/performance.json and the latency plot. It starts its
+# own redis-server, PostgreSQL and nginx on loopback. `python -m bench --help` for more.
+bench: install nginx
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -59,6 +65,17 @@ node:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null || exit 1; \
 	  else \
 	    echo "The client unit tests need Node.js 20+. Run: sudo apt-get install nodejs"; exit 1; \
+	  fi; \
+	fi
+
+# The benchmark (and its tiny run in the tests) puts Hearth behind the shipped nginx config.
+nginx:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing nginx for the benchmark…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null || exit 1; \
+	  else \
+	    echo "The benchmark needs nginx. Run: sudo apt-get install nginx-light"; exit 1; \
 	  fi; \
 	fi
 

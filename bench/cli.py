@@ -17,7 +17,7 @@ from bench.servers import TARGETS
 
 SCENARIOS = {
     "standard": "100 circles x 10 members (+ a facilitator each), 1 message/s per circle, 30 s",
-    "light": "the same people, 0.1 message/s per circle, 20 s",
+    "light": "the same people, 0.1 message/s per circle, 15 s",
     "saturation": "raise the rate in steps (5 s each) until p99 > 50 ms or anything is "
     "lost or refused; reports the last step held",
     "idle": "memory per idle connection at 1,000 and 5,000 connections (--idle-counts)",
@@ -80,7 +80,7 @@ def parser() -> argparse.ArgumentParser:
         default=0.1,
         help="messages/s per circle in `light` (default 0.1)",
     )
-    p.add_argument("--light-seconds", type=float, default=20.0, help="default 20")
+    p.add_argument("--light-seconds", type=float, default=15.0, help="default 15")
     p.add_argument(
         "--step-seconds", type=float, default=5.0, help="length of each saturation step (default 5)"
     )
@@ -118,6 +118,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="extra environment for Hearth's processes, e.g. DB_CONN_MAX_AGE=0 "
         "to measure a setting before and after (repeatable)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample Hearth's first web process with py-spy during `standard` and report "
+        "its top functions by own time and each thread's busy share",
     )
     p.add_argument(
         "--out",

@@ -17,6 +17,15 @@ from typing import Any
 PYSPY = Path(sys.executable).parent / "py-spy"
 RATE = 100
 _LINE = re.compile(r":\d+\)$")
+IDLE_LEAVES = (
+    "select (selectors.py)",
+    "EpollSelector.select (selectors.py)",
+    "_worker (concurrent/futures/thread.py)",
+    "Condition.wait (threading.py)",
+    "SimpleQueue.get",
+)
+"""Leaves where a thread waits for work (an event loop in epoll, an idle pool thread):
+py-spy samples them as running, but they are not load."""
 
 
 def start(pid: int, *, seconds: float, out: Path) -> subprocess.Popen[bytes]:
@@ -56,6 +65,8 @@ def summarise(path: Path, *, seconds: float, top: int = 25) -> dict[str, Any]:
         count = int(count_text)
         frames = stack.split(";")
         thread, frames = frames[0], [_function(f) for f in frames[1:]]
+        if frames and frames[-1].startswith(IDLE_LEAVES):
+            continue
         total += count
         threads[thread] += count
         if frames:

@@ -59,6 +59,7 @@ JSON_FIELDS = (
     "seq_lost",
     "seq_doubled",
     "profile",
+    "statements",
 )
 
 FLOORS = ("websockets", "channels-redis", "channels-pubsub")
@@ -79,6 +80,7 @@ def _entry(result: dict[str, Any]) -> dict[str, Any]:
                     "lost",
                     "refused",
                     "held",
+                    "generator_lag_p99_ms",
                 )
                 if k in s
             }
@@ -314,11 +316,26 @@ def _other_tables(results: list[dict]) -> list[str]:
     return parts
 
 
+def _statements(results: list[dict]) -> list[str]:
+    parts = []
+    for r in results:
+        if r["scenario"] != "standard" or not r.get("statements"):
+            continue
+        parts += [
+            f"\n### SQL per `chat.send` on `{r['target']}` (standard, pg_stat_statements)\n",
+            _table(
+                ["statement", "per send"],
+                [[f"`{query[:160]}`", _fmt(per)] for query, per in r["statements"]],
+            ),
+        ]
+    return parts
+
+
 def _profiles(results: list[dict]) -> list[str]:
     parts = []
     for r in results:
         prof = r.get("profile")
-        if not prof:
+        if r["scenario"] != "standard" or not prof:
             continue
         busy = ", ".join(f"{t} {pct}%" for t, pct in prof["thread_busy_pct"].items())
         parts += [
@@ -383,6 +400,7 @@ def markdown(results: dict[str, Any], plot: str | None) -> str:
     if any(r.get("connect") for r in rows):
         parts += ["### Connecting everyone", "", _connect_table(rows), ""]
     parts += _other_tables(rows)
+    parts += _statements(rows)
     parts += _profiles(rows)
     if plot:
         parts += ["", f"![p50 and p99 latency against load, per target]({plot})", ""]
@@ -438,7 +456,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, which="both", linewidth=0.3)
     fig.tight_layout()
-    fig.savefig(path, format="svg")
+    fig.savefig(path, format=path.suffix.lstrip(".") or "svg")
     plt.close(fig)
     return True
 

@@ -228,6 +228,17 @@ class StatementCounter:
         with self.backing.connect_postgres() as conn:
             conn.execute("SELECT pg_stat_statements_reset()")
 
+    def top(self, sends: int, limit: int = 12) -> list[tuple[str, float]]:
+        """The statements behind the count, as (query, calls per send), busiest first."""
+        with self.backing.connect_postgres() as conn:
+            rows = conn.execute(
+                """SELECT query, calls FROM pg_stat_statements
+                   WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND query NOT ILIKE %s ORDER BY calls DESC LIMIT %s""",
+                ("%pg_stat_statements%", limit),
+            ).fetchall()
+        return [(" ".join(query.split())[:300], round(calls / sends, 2)) for query, calls in rows]
+
     def read(self) -> tuple[int, int]:
         """(all statements, statements other than transaction control and SET)."""
         with self.backing.connect_postgres() as conn:

@@ -91,10 +91,15 @@ TEMPLATES = [
 ]
 
 # SQLite by default so `make run` needs nothing; tests and production use PostgreSQL.
+# Connections are kept for a minute: the live room reaches the database from one thread
+# per process, and opening a connection per frame (the old default of 0) cost
+# PostgreSQL most of a core and put the standard evening seconds behind
+# (docs/performance.md). Health checks add a round trip to every frame, so they are off
+# unless asked for.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", False),
     )
 }
