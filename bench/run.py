@@ -346,13 +346,14 @@ async def run(options: Options, *, log) -> dict[str, Any]:
             run_ = TargetRun(target, options)
             try:
                 load_scenarios = [s for s in options.scenarios if s in LOAD_SCENARIOS]
-                if load_scenarios or "reconnect" in options.scenarios:
-                    await run_.open(track_seq="reconnect" in options.scenarios)
+                reconnects = "reconnect" in options.scenarios and name in RECONNECT_TARGETS
+                if load_scenarios or reconnects:
+                    await run_.open(track_seq=reconnects)
                     log(f"[{name}] connected {run_.connect}")
                 for result in await run_load_scenarios(run_, options) if load_scenarios else []:
                     results.append({"target": name, "title": target.title, **result})
                     log(f"[{name}] {_line(result)}")
-                if "reconnect" in options.scenarios and name in RECONNECT_TARGETS:
+                if reconnects:
                     result = await reconnect(run_, options, backing)
                     results.append({"target": name, "title": target.title, **result})
                     log(f"[{name}] {_line(result)}")

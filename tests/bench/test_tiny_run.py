@@ -76,6 +76,8 @@ def test_server_side_counts_reach_the_report(report):
     assert hearth["proxy_cpu_pct"] is not None
     # Counted by pg_stat_statements on the server: a chat message costs some SQL.
     assert hearth["queries_per_send"] > 0
+    # ...and BEGIN/COMMIT are counted apart from the statements that do the work.
+    assert hearth["queries_per_send"] < hearth["statements_per_send_incl_transaction_control"]
     assert _result(data, "websockets", "standard")["queries_per_send"] is None
 
 
