@@ -35,7 +35,7 @@ JSON_FIELDS = (
     "ack_p99_ms",
     "generator_lag_p99_ms",
     "queries_per_send",
-    "statements_per_send_incl_transaction_control",
+    "statements_per_send_all",
     "rss_kib_per_conn",
     "server_cpu_pct",
     "server_cpu_total_pct",

@@ -162,9 +162,7 @@ class TargetRun:
             redis_cpu_pct=cpu.get("redis"),
             proxy_cpu_pct=cpu.get("nginx"),
             queries_per_send=round(statements[1] / acked, 2) if statements else None,
-            statements_per_send_incl_transaction_control=(
-                round(statements[0] / acked, 2) if statements else None
-            ),
+            statements_per_send_all=(round(statements[0] / acked, 2) if statements else None),
             rss_kib_per_conn=self.rss_kib_per_conn,
             held=holds(summary),
         )

@@ -211,17 +211,22 @@ class Backing:
 
 
 class StatementCounter:
-    """SQL statements run on the server, from pg_stat_statements (reset per step)."""
+    """SQL statements run on the server, from pg_stat_statements (reset per step).
+
+    Two counts: everything PostgreSQL ran, and the statements the app itself sends
+    (without BEGIN/COMMIT/SET and without the foreign-key checks PostgreSQL runs at
+    COMMIT for Django's deferred constraints, which show up as top-level statements)."""
 
     _QUERY = """
         SELECT coalesce(sum(calls), 0),
-               coalesce(sum(calls) FILTER (WHERE query !~* %s), 0)
+               coalesce(sum(calls) FILTER (WHERE query !~* %s AND query !~ %s), 0)
         FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
           AND query NOT ILIKE %s
     """
-    # A PostgreSQL regular expression: \y is its word boundary (\b would be a backspace).
+    # PostgreSQL regular expressions: \y is its word boundary (\b would be a backspace).
     _CONTROL = r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET|SHOW|DISCARD|DEALLOCATE)\y"
+    _FOREIGN_KEY_CHECK = r"^SELECT (1|\$\d+) FROM ONLY \S+ x WHERE .* FOR KEY SHARE OF x$"
 
     def __init__(self, backing: Backing) -> None:
         self.backing = backing
@@ -242,9 +247,10 @@ class StatementCounter:
         return [(" ".join(query.split())[:300], round(calls / sends, 2)) for query, calls in rows]
 
     def read(self) -> tuple[int, int]:
-        """(all statements, statements other than transaction control and SET)."""
+        """(everything PostgreSQL ran, the statements the app sent)."""
+        args = (self._CONTROL, self._FOREIGN_KEY_CHECK, "%pg_stat_statements%")
         with self.backing.connect_postgres() as conn:
-            row = conn.execute(self._QUERY, (self._CONTROL, "%pg_stat_statements%")).fetchone()
+            row = conn.execute(self._QUERY, args).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
 
