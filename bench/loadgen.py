@@ -365,41 +365,10 @@ class LoadGen:
         for client in self.clients:
             client.seen.clear()
         self.step = step
-        senders = [[c for c in room if c.spec.sends] for room in self._by_room]
-        total_rate = rate_per_room * self.rooms
-        count = int(total_rate * duration)
-        body = f"Checking in from the benchmark ({name})."
         if during is not None:
             offset, action = during
             self._spawn(self._after(offset, action))
-        step.started = t0 = time.perf_counter() + 0.05
-        k = 0
-        while k < count:
-            now = time.perf_counter()
-            due = min(count, int((now - t0) * total_rate) + 1)
-            while k < due:
-                scheduled = t0 + k / total_rate
-                room = k % self.rooms
-                pool = senders[room]
-                sender = pool[(k // self.rooms) % len(pool)] if pool else None
-                if sender is not None and sender.connected:
-                    cid = f"{name}.{k}"
-                    step.sends[cid] = Send(
-                        t=scheduled,
-                        room=room,
-                        expected=sum(1 for c in self._by_room[room] if c.connected),
-                        delivered=0,
-                        acked_at=None,
-                        refused=None,
-                    )
-                    step.generator_lag.append(now - scheduled)
-                    text = json.dumps(
-                        {"type": "chat.send", "id": cid, "client_id": cid, "body": body}
-                    )
-                    self._spawn(self._send(sender, text, cid))
-                k += 1
-            wait = t0 + k / total_rate - time.perf_counter()
-            await asyncio.sleep(max(wait, 0))
+        await self._send_on_schedule(step, total_rate=rate_per_room * self.rooms)
         step.sending_ended = time.perf_counter()
         deadline = step.sending_ended + drain
         while time.perf_counter() < deadline and not self._complete(step):
@@ -407,6 +376,39 @@ class LoadGen:
         step.ended = time.perf_counter()
         self.step = None
         return step
+
+    async def _send_on_schedule(self, step: Step, *, total_rate: float) -> None:
+        """Send number k at t0 + k / total_rate: rooms in turn, members round-robin."""
+        senders = [[c for c in room if c.spec.sends] for room in self._by_room]
+        count = int(total_rate * step.duration)
+        body = f"Checking in from the benchmark ({step.name})."
+        step.started = t0 = time.perf_counter() + 0.05
+        k = 0
+        while k < count:
+            now = time.perf_counter()
+            due = min(count, int((now - t0) * total_rate) + 1)
+            while k < due:
+                room = k % self.rooms
+                pool = senders[room]
+                sender = pool[(k // self.rooms) % len(pool)] if pool else None
+                if sender is not None and sender.connected:
+                    self._send_one(step, sender, f"{step.name}.{k}", t0 + k / total_rate, body)
+                k += 1
+            await asyncio.sleep(max(t0 + k / total_rate - time.perf_counter(), 0))
+
+    def _send_one(self, step: Step, sender: Client, cid: str, scheduled: float, body: str) -> None:
+        room = sender.spec.room
+        step.sends[cid] = Send(
+            t=scheduled,
+            room=room,
+            expected=sum(1 for c in self._by_room[room] if c.connected),
+            delivered=0,
+            acked_at=None,
+            refused=None,
+        )
+        step.generator_lag.append(time.perf_counter() - scheduled)
+        text = json.dumps({"type": "chat.send", "id": cid, "client_id": cid, "body": body})
+        self._spawn(self._send(sender, text, cid))
 
     async def _send(self, client: Client, text: str, cid: str) -> None:
         try:

@@ -209,7 +209,7 @@ def _saturation_table(results: list[dict]) -> str:
         rows.append(
             [
                 f"`{r['target']}`",
-                _fmt(r.get("held_rate_per_room")),
+                f"{r['held_rate_per_room']:g}" if r.get("held_rate_per_room") else "–",
                 _fmt(r.get("deliveries_per_s"), 0),
                 _fmt(r.get("p99_ms")) if r.get("held") else "–",
                 r.get("stopped", ""),
