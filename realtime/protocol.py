@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_FRAME_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 16
+"""Arrays and objects nested deeper than this are refused before parsing: frames are
+flat, and a frame of thousands of '[' would otherwise reach the parser's recursion limit."""
 MAX_ID_CHARS = 64
 MAX_BODY_CHARS = 2000
 SNAPSHOT_EVENTS = 100
@@ -68,10 +71,65 @@ def _invalid(message: str) -> FrameError:
     return FrameError(ErrorCode.INVALID, message)
 
 
+def storable(value: str) -> bool:
+    """False for text PostgreSQL cannot keep and UTF-8 cannot carry: U+0000, or half of a
+    surrogate pair (JSON's "\\ud800" escapes make them; a broken emoji looks like one)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def nested_too_deep(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays/objects nest deeper than `limit`, counted outside strings. Frames
+    with few brackets (all real ones) skip the scan."""
+    if raw.count("[") + raw.count("{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _loads(raw: str | bytes) -> Any:
+    """json.loads with the nesting checked first; ValueError for anything not JSON."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if nested_too_deep(text):
+        raise ValueError("nested too deep")
+    return json.loads(text)
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_ID_CHARS and storable(value)
+
+
 def text(*, min_len: int = 0, max_len: int, strip: bool = True):
     def rule(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise _invalid(f"“{name}” must be text.")
+        if not storable(value):
+            raise _invalid(
+                f"“{name}” has a character we can't keep (a null character or half of an "
+                "emoji). Please take it out and try again."
+            )
         value = value.strip() if strip else value
         if len(value) < min_len:
             raise _invalid(
@@ -210,13 +268,13 @@ def parse_frame(raw: str | bytes | None) -> Frame:
     if size > MAX_FRAME_BYTES:
         raise _invalid(f"That frame is too large (at most {MAX_FRAME_BYTES // 1024} KiB).")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _invalid("Frames must be JSON.") from None
+        data = _loads(raw)
+    except ValueError:  # UnicodeDecodeError is one
+        raise _invalid("Frames must be JSON, with at most a few levels of nesting.") from None
     if not isinstance(data, dict):
         raise _invalid("A frame must be a JSON object with a “type”.")
     frame_id = data.get("id")
-    if frame_id is not None and (not isinstance(frame_id, str) or len(frame_id) > MAX_ID_CHARS):
+    if frame_id is not None and not _valid_id(frame_id):
         raise _invalid("“id” must be text of at most 64 characters.")
     frame_type = data.get("type")
     if not isinstance(frame_type, str) or frame_type not in FRAME_TYPES:
@@ -242,10 +300,10 @@ def parse_frame(raw: str | bytes | None) -> Frame:
 def frame_ref(raw: str | bytes | None) -> str | None:
     """Best effort: the id of a frame that failed to parse, to echo as `ref`."""
     try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
+        data = _loads(raw) if raw else None
+    except ValueError:
         return None
-    if isinstance(data, dict) and isinstance(data.get("id"), str) and len(data["id"]) <= 64:
+    if isinstance(data, dict) and _valid_id(data.get("id")):
         return data["id"]
     return None
 

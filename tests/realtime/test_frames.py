@@ -71,6 +71,27 @@ BAD_TEXT_FRAMES = [
     ("id of 65 chars", frame(id="i" * 65, type="chat.send", body="hi"), None),
     ("id as number", frame(id=12, type="chat.send", body="hi"), None),
     ("id as object", frame(id={"x": 1}, type="chat.send", body="hi"), None),
+    # Text PostgreSQL can't store: refused at the edge, never a server_error.
+    ("NUL in body", frame(id="z1", type="chat.send", body="hi\u0000there"), "z1"),
+    ("half an emoji in body", frame(id="z2", type="chat.send", body="hi \ud83d"), "z2"),
+    ("NUL in client_id", frame(id="z3", type="chat.send", body="hi", client_id="c\u0000"), "z3"),
+    ("surrogate client_id", frame(id="z4", type="chat.send", body="hi", client_id="\udfff"), "z4"),
+    ("NUL in reason", frame(id="z5", type="message.report", target_seq=1, reason="\u0000"), "z5"),
+    ("surrogate feeling", frame(id="z6", type="feelings.share", words=["ok\ud800"]), "z6"),
+    ("NUL in a written prompt", frame(id="z7", type="prompt.push", prompt="why\u0000"), "z7"),
+    ("surrogate id", frame(id="\ud800", type="chat.send", body="hi"), None),
+    # Nesting: refused before the parser can recurse.
+    ("10 KB of [", "[" * 10_000, None),
+    (
+        "deep in an ignored field",
+        '{"id": "d1", "type": "chat.send", "body": "hi", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+        None,
+    ),
+    (
+        "17 levels",
+        '{"id": "d2", "type": "chat.send", "body": "hi", "x": ' + "[" * 16 + "]" * 16 + "}",
+        None,
+    ),
 ]
 
 
@@ -92,6 +113,18 @@ async def test_bad_frames_get_invalid_and_change_nothing(room, member, ws_connec
             {"type": "chat.send", "body": "after all that", "client_id": "c1"}
         )
         assert reply == {"type": "ack", "ref": reply["ref"], "seq": 1}
+
+
+async def test_brackets_inside_text_and_shallow_nesting_are_fine(room, member, ws_connect):
+    (sam_user,) = await users_of(member)
+    async with ws_connect(sam_user, room) as sam:
+        body = "[[[[ {{{{ " * 10 + "]]]]"
+        reply = await sam.request(
+            {"type": "chat.send", "body": body, "client_id": "b1", "x": [[[[{"y": [1]}]]]]}
+        )
+        assert reply["type"] == "ack", reply
+        message = await sam.receive()
+        assert message["type"] == "chat.message" and message["body"] == body.strip()
 
 
 async def test_binary_frames_are_refused(room, member, ws_connect):
