@@ -65,18 +65,37 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         )
         await self.send(text_data=dumps(snapshot))
 
-    async def disconnect(self, code: int) -> None:
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # An exception anywhere (the channel layer losing Redis, say) ends the consumer
+            # without a disconnect: the seat is released here all the same.
+            await self._release_seat()
+
+    async def _release_seat(self) -> None:
         seat = self.seat
         if seat is None:
             return
         self.seat = None
-        for group in self.groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
         left_at = await call_service(services.room_leave, seat=seat)
         if left_at is not None:
             task = asyncio.create_task(_confirm_departure(seat, left_at))
             _pending_departures.add(task)
             task.add_done_callback(_pending_departures.discard)
+
+    async def disconnect(self, code: int) -> None:
+        if self.seat is None:
+            return
+        # Presence first: the database is the truth, and a channel layer that fails here
+        # (Redis gone, or its pool exhausted when thousands close at once: measured by
+        # `make bench`) must not leave him counted as present.
+        await self._release_seat()
+        for group in self.groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as error:  # the layer expires the entry on its own
+                logger.warning("could not leave group %s: %s", group, type(error).__name__)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.seat is None:

@@ -182,3 +182,31 @@ async def test_redis_restart_loses_no_event(room):
             assert bodies == ["before the restart", "after the restart"]
             await a.ws.close()
             await b.ws.close()
+
+
+async def test_a_socket_lost_with_redis_still_releases_its_presence(room):
+    """Redis going away ends the consumer with an exception, not a disconnect; before,
+    the person stayed counted as present for good (found by `make bench`'s reconnect
+    scenario). Now the seat is released however the consumer ends."""
+    meeting, (host, alice, bob) = room
+    from groups.models import Attendance
+
+    def connections() -> dict[int, int]:
+        return dict(
+            Attendance.objects.filter(meeting=meeting).values_list(
+                "membership__user_id", "connections"
+            )
+        )
+
+    with RedisServer() as redis:
+        with DaphneServer(database_url=database_url_for_tests(), redis_url=redis.url) as server:
+            a = Peer(server.url, meeting, await sync_to_async(cookie_for)(alice, server.url))
+            await a.open()
+            assert (await sync_to_async(connections)())[alice.pk] == 1
+            redis.stop()
+            assert await a.closed_by_server() == 1011
+            for _ in range(100):  # up to 10 s
+                if (await sync_to_async(connections)())[alice.pk] == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await sync_to_async(connections)())[alice.pk] == 0, server.log()
