@@ -431,10 +431,13 @@ class LoadGen:
     # After a fault -------------------------------------------------------------------
 
     def seq_audit(self) -> dict[str, int]:
-        """For each room's acknowledged chat seqs: how many a connected client never
-        got (lost) and how many it got twice (doubled)."""
+        """For each room's acknowledged chat seqs: how many a client that is back never
+        got (lost) and how many it got twice (doubled). Clients still away are counted
+        apart by the caller: they resync when they return."""
         lost = doubled = 0
         for client in self.clients:
+            if not client.connected:
+                continue
             doubled += client.doubled
             expected = self.acked_seqs.get(client.spec.room, set())
             lost += len(expected - client.seqs)

@@ -287,7 +287,7 @@ async def reconnect(run: TargetRun, options: Options, backing: Backing) -> dict[
         seconds=options.reconnect_seconds,
         during=(offset, restart_redis),
     )
-    deadline = time.perf_counter() + 30
+    deadline = time.perf_counter() + 90
     while gen.connected < len(gen.clients) and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)
     await asyncio.sleep(2.0)  # resync replies

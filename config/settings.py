@@ -243,6 +243,8 @@ HEARTH_INVITE_DAYS = int(os.environ.get("HEARTH_INVITE_DAYS", "14"))
 # A member whose connection drops and returns within this many seconds does not
 # appear to leave and re-join.
 HEARTH_PRESENCE_GRACE_SECONDS = float(os.environ.get("HEARTH_PRESENCE_GRACE_SECONDS", "5"))
+# How often each process checks that Redis still holds its groups (realtime.layer_watch).
+HEARTH_LAYER_WATCH_SECONDS = float(os.environ.get("HEARTH_LAYER_WATCH_SECONDS", "2"))
 
 # Serve static files from the app folders in development (daphne serves no static).
 WHITENOISE_USE_FINDERS = DEBUG

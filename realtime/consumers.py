@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from groups.access import AccessDenied
 
-from . import broadcast, protocol, services
+from . import broadcast, layer_watch, protocol, services
 from .protocol import RESYNC_BATCH, ErrorCode, FrameError, dumps, frame_ref, parse_frame
 from .selectors import meeting_snapshot
 
@@ -60,6 +60,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             self.groups.append(broadcast.facilitators_group(seat.meeting_pk))
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        layer_watch.register(self)
         snapshot = await database_sync_to_async(meeting_snapshot)(
             meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
         )
@@ -78,6 +79,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         if seat is None:
             return
         self.seat = None
+        layer_watch.unregister(self)
         left_at = await call_service(services.room_leave, seat=seat)
         if left_at is not None:
             task = asyncio.create_task(_confirm_departure(seat, left_at))

@@ -36,6 +36,7 @@ class CloseCode:
     NOT_ALLOWED = 4403
     NOT_FOUND = 4404
     ENDED = 4410
+    LAYER_LOST = 4012  # not final: reconnect and resync (realtime.layer_watch)
 
 
 class FrameError(Exception):

@@ -162,10 +162,11 @@ async def test_redis_restart_loses_no_event(room):
             await b.next_event("chat.message")
 
             redis.restart()
-            # The consumers lose their Redis connection and close their sockets (1011);
-            # a client reconnects and resyncs from the last seq it saw, as the page does.
+            # Each socket closes: 1011 when its consumer loses its Redis connection, 4012
+            # when the layer watch finds that Redis forgot the groups. A client
+            # reconnects and resyncs from the last seq it saw, as the page does.
             for peer in (a, b):
-                assert await peer.closed_by_server() == 1011
+                assert await peer.closed_by_server() in (1011, 4012)
                 await peer.reconnect()
             reply = await a.chat("after the restart", "r-2")
             assert reply["type"] == "ack", reply
@@ -210,3 +211,36 @@ async def test_a_socket_lost_with_redis_still_releases_its_presence(room):
                     break
                 await asyncio.sleep(0.1)
             assert (await sync_to_async(connections)())[alice.pk] == 0, server.log()
+
+
+async def test_sockets_close_when_redis_forgets_the_groups(room):
+    """A Redis that restarts quickly, fails over or is flushed forgets every group while
+    the consumers' connections survive: without the layer watch those sockets stay open
+    and hear nothing more (`make bench`: 1,034 of 1,100). They close with 4012 instead,
+    and the clients reconnect, resync and miss nothing."""
+    import redis as redis_py
+
+    meeting, (host, alice, bob) = room
+    with RedisServer() as redis:
+        watch = {"HEARTH_LAYER_WATCH_SECONDS": "0.2"}
+        with DaphneServer(
+            database_url=database_url_for_tests(), redis_url=redis.url, env=watch
+        ) as server:
+            a = Peer(server.url, meeting, await sync_to_async(cookie_for)(alice, server.url))
+            b = Peer(server.url, meeting, await sync_to_async(cookie_for)(bob, server.url))
+            await a.open()
+            await b.open()
+            await a.chat("before the flush", "f-1")
+            await b.next_event("chat.message")
+
+            redis_py.Redis.from_url(redis.url).flushall()
+            for peer in (a, b):
+                assert await peer.closed_by_server(timeout=5) == 4012, server.log()
+                await peer.reconnect()
+            reply = await a.chat("after the flush", "f-2")
+            assert reply["type"] == "ack", reply
+            await b.next_event("chat.message", "after the flush")
+            bodies = [e["body"] for e in b.seen if e["type"] == "chat.message"]
+            assert bodies == ["before the flush", "after the flush"]
+            await a.ws.close()
+            await b.ws.close()

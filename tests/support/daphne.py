@@ -25,7 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class DaphneServer:
-    def __init__(self, *, database_url: str, redis_url: str | None, port: int | None = None):
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str | None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.extra_env = env or {}
         self.database_url = database_url
         self.redis_url = redis_url
         self.port = port or free_port()
@@ -54,6 +62,7 @@ class DaphneServer:
             "HEARTH_PRESENCE_GRACE_SECONDS": os.environ.get("HEARTH_PRESENCE_GRACE_SECONDS", "1"),
             "PYTHONUNBUFFERED": "1",
         }
+        env.update(self.extra_env)
         env.pop("REDIS_URL", None)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
