@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,8 @@ CONNECT_CONCURRENCY = 64
 into SYN retries (a second each), which measures the kernel, not the server."""
 
 POLL = 0.05
+RECONNECT_BASE_S = 0.5
+RECONNECT_CAP_S = 15.0
 
 
 def percentile(sorted_values: list[float], pct: float) -> float | None:
@@ -131,7 +134,9 @@ class Client:
         self.ready = asyncio.Event()
         self.seen: set[str] = set()
         self.seqs: set[int] = set()
+        self.live_seqs: set[int] = set()
         self.doubled = 0
+        self.overlap = 0
         self.reconnects = 0
         self.last_back: float | None = None
         self.reader: asyncio.Task | None = None
@@ -272,7 +277,7 @@ class LoadGen:
         if kind == "chat.message":
             self.last_delivery = now
             if self.track_seq:
-                self._note_seq(client, frame.get("seq"))
+                self._note_seq(client, frame.get("seq"), live=True)
             if step is None:
                 return
             cid = frame.get("client_id")
@@ -305,15 +310,20 @@ class LoadGen:
         elif kind == "events" and self.track_seq:
             for event in frame.get("events", ()):
                 if event.get("type") == "chat.message":
-                    self._note_seq(client, event.get("seq"))
+                    self._note_seq(client, event.get("seq"), live=False)
 
-    def _note_seq(self, client: Client, seq: int | None) -> None:
+    def _note_seq(self, client: Client, seq: int | None, *, live: bool) -> None:
+        """A seq heard twice live is a doubled broadcast; one heard live and again in a
+        resync reply is the overlap the protocol expects a client to drop by seq."""
         if seq is None:
             return
-        if seq in client.seqs:
+        if live and seq in client.live_seqs:
             client.doubled += 1
-        else:
-            client.seqs.add(seq)
+        elif seq in client.seqs:
+            client.overlap += 1
+        client.seqs.add(seq)
+        if live:
+            client.live_seqs.add(seq)
 
     def on_dropped(self, client: Client) -> None:
         if self.step is not None:
@@ -322,15 +332,17 @@ class LoadGen:
             self._spawn(self._come_back(client))
 
     async def _come_back(self, client: Client) -> None:
-        """Reconnect like the browser client: quickly at first, then backing off."""
-        delay = 0.2
+        """Reconnect as the room page does (static/room/socket.js): 0.5 s doubling to a
+        15 s cap, with equal jitter so a room dropped together doesn't return in a burst."""
+        attempt = 0
         while self.reconnect:
-            await asyncio.sleep(delay)
-            if await client.open(10.0) is None:
+            attempt += 1
+            base = min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2 ** (attempt - 1))
+            await asyncio.sleep(base / 2 + random.random() * base / 2)
+            if await client.open(30.0) is None:
                 client.reconnects += 1
                 return
             await client.close()
-            delay = min(delay * 2, 3.0)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -432,13 +444,15 @@ class LoadGen:
 
     def seq_audit(self) -> dict[str, int]:
         """For each room's acknowledged chat seqs: how many a client that is back never
-        got (lost) and how many it got twice (doubled). Clients still away are counted
-        apart by the caller: they resync when they return."""
-        lost = doubled = 0
+        got (lost), how many it heard twice live (doubled), and how many it heard live
+        and again in a resync reply (overlap, dropped by seq as the protocol says).
+        Clients still away are counted apart by the caller: they resync when back."""
+        lost = doubled = overlap = 0
         for client in self.clients:
             if not client.connected:
                 continue
             doubled += client.doubled
+            overlap += client.overlap
             expected = self.acked_seqs.get(client.spec.room, set())
             lost += len(expected - client.seqs)
-        return {"seq_lost": lost, "seq_doubled": doubled}
+        return {"seq_lost": lost, "seq_doubled": doubled, "seq_overlap_dropped": overlap}

@@ -58,6 +58,7 @@ JSON_FIELDS = (
     "all_back_s",
     "seq_lost",
     "seq_doubled",
+    "seq_overlap_dropped",
     "profile",
     "statements",
 )
@@ -295,7 +296,8 @@ def _other_tables(results: list[dict]) -> list[str]:
                     "all back s",
                     "live deliveries lost",
                     "events lost after resync",
-                    "events doubled",
+                    "events doubled live",
+                    "resync overlap (dropped by seq)",
                 ],
                 [
                     [
@@ -308,6 +310,7 @@ def _other_tables(results: list[dict]) -> list[str]:
                         _fmt(r["lost"]),
                         _fmt(r["seq_lost"]) if r["target"] == "hearth" else "n/a (no log)",
                         _fmt(r["seq_doubled"]) if r["target"] == "hearth" else "n/a",
+                        _fmt(r.get("seq_overlap_dropped")) if r["target"] == "hearth" else "n/a",
                     ]
                     for r in again
                 ],

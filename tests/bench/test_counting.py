@@ -76,7 +76,7 @@ def test_an_earlier_steps_message_is_stale_not_delivered():
     assert step.stale == 1 and step.summary(clients=6)["delivered"] == 0
 
 
-def test_seq_audit_finds_acked_events_a_client_never_got_and_events_it_got_twice():
+def test_seq_audit_tells_lost_from_doubled_from_resync_overlap():
     gen = _gen(rooms=1)
     _start(gen, "a")
     gen.on_frame(gen.clients[1], json.dumps({"type": "ack", "ref": "a", "seq": 4}), 0)
@@ -87,10 +87,11 @@ def test_seq_audit_finds_acked_events_a_client_never_got_and_events_it_got_twice
         0,
     )
     gen.on_frame(gen.clients[1], _chat("a", 4), 0)
-    assert gen.seq_audit() == {"seq_lost": 1, "seq_doubled": 1}
+    gen.on_frame(gen.clients[1], _chat("a", 4), 0)
+    assert gen.seq_audit() == {"seq_lost": 1, "seq_doubled": 1, "seq_overlap_dropped": 1}
     # A client still away is not counted: it resyncs when it comes back.
     gen.clients[2].ready.clear()
-    assert gen.seq_audit() == {"seq_lost": 0, "seq_doubled": 1}
+    assert gen.seq_audit() == {"seq_lost": 0, "seq_doubled": 1, "seq_overlap_dropped": 1}
 
 
 @pytest.mark.parametrize(("pct", "expected"), [(50, 50), (99, 99), (100, 100), (1, 1)])
