@@ -37,6 +37,7 @@ into SYN retries (a second each), which measures the kernel, not the server."""
 POLL = 0.05
 RECONNECT_BASE_S = 0.5
 RECONNECT_CAP_S = 15.0
+RECONNECT_ATTEMPTS = 20
 
 
 def percentile(sorted_values: list[float], pct: float) -> float | None:
@@ -334,9 +335,9 @@ class LoadGen:
     async def _come_back(self, client: Client) -> None:
         """Reconnect as the room page does (static/room/socket.js): 0.5 s doubling to a
         15 s cap, with equal jitter so a room dropped together doesn't return in a burst."""
-        attempt = 0
-        while self.reconnect:
-            attempt += 1
+        for attempt in range(1, RECONNECT_ATTEMPTS + 1):
+            if not self.reconnect:
+                return
             base = min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2 ** (attempt - 1))
             await asyncio.sleep(base / 2 + random.random() * base / 2)
             if await client.open(30.0) is None:
