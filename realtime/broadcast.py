@@ -5,6 +5,7 @@ in the database, so a client that misses one gets it back with `resync`. Frames 
 serialised once here, not once per connection.
 """
 
+import hashlib
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
@@ -26,6 +27,17 @@ def facilitators_group(meeting_pk: int) -> str:
 
 def member_group(meeting_pk: int, membership_pk: int) -> str:
     return f"meeting-{meeting_pk}-member-{membership_pk}"
+
+
+def user_group(user_pk: int) -> str:
+    """Every socket of one person, in any meeting: closed when his password changes."""
+    return f"user-{user_pk}"
+
+
+def session_group(session_key: str) -> str:
+    """The sockets opened with one login session: closed when it logs out. Hashed, so
+    Redis never holds a session key."""
+    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 # Set by a consumer around a service call: messages committed during the call are

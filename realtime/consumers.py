@@ -58,6 +58,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         ]
         if seat.is_facilitator:
             self.groups.append(broadcast.facilitators_group(seat.meeting_pk))
+        # Logging out closes this login's sockets; a new password closes all of his.
+        self.groups.append(broadcast.user_group(seat.user_id))
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            self.groups.append(broadcast.session_group(session_key))
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         layer_watch.register(self)

@@ -94,13 +94,23 @@ class Client:
 
 
 @asynccontextmanager
-async def connect(user, meeting, *, origin: str | None = "http://localhost", expect_snapshot=True):
+async def connect(
+    user,
+    meeting,
+    *,
+    origin: str | None = "http://localhost",
+    expect_snapshot=True,
+    cookie: str | None = None,
+):
     """`meeting` is a Meeting, or any string to use as its id in the URL. With
-    origin=None no Origin header is sent. A refusal before accepting leaves
-    client.connected False and its close code in client.refused_with."""
+    origin=None no Origin header is sent. `cookie` reuses a login session (else a new
+    one is made for `user`). A refusal before accepting leaves client.connected False
+    and its close code in client.refused_with."""
     headers = [(b"origin", origin.encode())] if origin is not None else []
-    if user is not None:
-        headers.append((b"cookie", (await session_cookie_for(user)).encode()))
+    if cookie is None and user is not None:
+        cookie = await session_cookie_for(user)
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
     meeting_id = getattr(meeting, "public_id", meeting)
     communicator = WebsocketCommunicator(
         application, f"/ws/meetings/{meeting_id}/", headers=headers
