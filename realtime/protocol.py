@@ -16,6 +16,7 @@ flat, and a frame of thousands of '[' would otherwise reach the parser's recursi
 MAX_ID_CHARS = 64
 MAX_BODY_CHARS = 2000
 SNAPSHOT_EVENTS = 100
+SNAPSHOT_NOTICES = 20  # open crisis alerts, and open reports, in a facilitator's snapshot
 RESYNC_BATCH = 500
 
 

@@ -11,7 +11,7 @@ from groups.regions import help_lines_for
 
 from .events import lock_meeting_row, newest_seq_subquery, serialize
 from .models import CrisisAlert, MeetingEvent, MessageReport
-from .protocol import SNAPSHOT_EVENTS
+from .protocol import SNAPSHOT_EVENTS, SNAPSHOT_NOTICES
 
 
 @transaction.atomic
@@ -82,6 +82,8 @@ def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
         ],
     }
     if is_facilitator:
+        open_alerts = CrisisAlert.objects.filter(meeting=meeting, resolved_at__isnull=True)
+        open_reports = MessageReport.objects.filter(meeting=meeting, resolved_at__isnull=True)
         snapshot["facilitator"] = {
             "speaking": {str(k): v for k, v in facilitation.speaking_stats(meeting.pk).items()},
             "prompts": _prompt_library(meeting),
@@ -106,10 +108,9 @@ def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
                     "category": a.category,
                     "at": a.created_at.isoformat(),
                 }
-                for a in CrisisAlert.objects.filter(meeting=meeting, resolved_at__isnull=True)
-                .select_related("membership")
-                .order_by("created_at")
+                for a in _newest(open_alerts.select_related("membership"))
             ],
+            "alerts_open": open_alerts.count(),
             "reports": [
                 {
                     "type": "report.received",
@@ -123,10 +124,9 @@ def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
                     },
                     "at": r.created_at.isoformat(),
                 }
-                for r in MessageReport.objects.filter(meeting=meeting, resolved_at__isnull=True)
-                .select_related("reporter")
-                .order_by("created_at")
+                for r in _newest(open_reports.select_related("reporter"))
             ],
+            "reports_open": open_reports.count(),
         }
         # Who is in his first round (no turn in any earlier meeting): the console
         # shows the first-round coaching card for them. Facilitators only.
@@ -139,6 +139,12 @@ def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict:
         for entry in snapshot["members"]:
             entry["first_round"] = entry["membership_id"] not in veterans
     return snapshot
+
+
+def _newest(notices):
+    """The newest few open notices, oldest first: the snapshot stays small however many
+    are open (their number is sent beside them)."""
+    return list(notices.order_by("-created_at", "-pk")[:SNAPSHOT_NOTICES])[::-1]
 
 
 def _agenda(meeting, *, include_notes: bool) -> dict | None:

@@ -40,6 +40,7 @@ from .protocol import CloseCode, ErrorCode, Frame, FrameError
 logger = logging.getLogger(__name__)
 
 CHAT_RATE_COUNT = 5
+OPEN_REPORTS_PER_MEMBER = 3
 CHAT_RATE_SECONDS = 10
 
 
@@ -393,7 +394,17 @@ def reaction_send(room: Room, frame: Frame) -> None:
 
 
 def message_report(room: Room, frame: Frame) -> None:
+    """A flag for the facilitators. A few open at a time per member: 2,000 of them once
+    made every facilitator snapshot too large to send (1.39 MB; daphne's limit is 1 MiB)."""
     target = _target_message(room, frame.target_seq)
+    open_reports = MessageReport.objects.filter(
+        meeting=room.meeting, reporter=room.actor, resolved_at__isnull=True
+    ).count()
+    if open_reports >= OPEN_REPORTS_PER_MEMBER:
+        raise FrameError(
+            ErrorCode.RATE_LIMITED,
+            "The facilitators already have your flags and will look at them. Thank you.",
+        )
     report = MessageReport.objects.create(
         meeting=room.meeting,
         target_seq=target.seq,

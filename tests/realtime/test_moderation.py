@@ -2,6 +2,8 @@
 facilitator-only frames, removing, muting, deleting, reactions, reports and crisis
 alerts (PROTOCOL.md, Facilitator frames and Rules)."""
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -473,3 +475,73 @@ async def test_alerts_and_reports_wait_for_a_facilitator_who_arrives_later(
             assert "facilitator" not in alex_again.snapshot
             assert "alert.crisis" not in str(alex_again.snapshot)
             assert "report.received" not in str(alex_again.snapshot)
+
+
+async def test_a_member_has_a_few_open_reports_at_most(
+    room, facilitator, member, other_member, ws_connect
+):
+    from realtime.services import OPEN_REPORTS_PER_MEMBER
+
+    sam_user, alex_user = await users_of(member, other_member)
+    async with ws_connect(sam_user, room) as sam, ws_connect(alex_user, room) as alex:
+        target = (await sam.request(chat("a message", "c1")))["seq"]
+        for n in range(OPEN_REPORTS_PER_MEMBER):
+            reply = await alex.request({"type": "message.report", "target_seq": target})
+            assert reply["type"] == "ack", (n, reply)
+        before = await room_state(room)
+        reply = await alex.request({"type": "message.report", "target_seq": target})
+        assert reply["type"] == "error" and reply["code"] == "rate_limited", reply
+        assert reply["message"]
+        assert await room_state(room) == before
+        await alex.still_works()
+        # Someone else's flags are his own to make.
+        reply = await sam.request({"type": "message.report", "target_seq": target})
+        assert reply["type"] == "ack", reply
+
+
+async def test_the_facilitator_snapshot_stays_small_however_many_flags_are_open(
+    room, facilitator, member, ws_connect
+):
+    """2,000 open reports once made the snapshot 1.39 MB: daphne closes a socket whose
+    frame is over 1 MiB, so facilitators could not stay in the room."""
+    from realtime.protocol import SNAPSHOT_NOTICES
+
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(sam_user, room) as sam:
+        target = (await sam.request(chat("I want to kill myself", "c1")))["seq"]
+
+    def flood() -> None:
+        from django.utils import timezone
+
+        from realtime.models import CrisisAlert
+
+        now = timezone.now()
+        MessageReport.objects.bulk_create(
+            MessageReport(
+                meeting=room, target_seq=target, reporter=member, reason="r" * 500, created_at=now
+            )
+            for _ in range(2000)
+        )
+        CrisisAlert.objects.bulk_create(
+            CrisisAlert(
+                meeting=room,
+                target_seq=target,
+                membership=member,
+                category="suicide",
+                created_at=now,
+            )
+            for _ in range(2000)
+        )
+
+    await database_sync_to_async(flood)()
+    async with ws_connect(host_user, room) as host:
+        kept = host.snapshot["facilitator"]
+        assert len(kept["reports"]) == len(kept["alerts"]) == SNAPSHOT_NOTICES
+        assert kept["reports_open"] == 2000
+        assert kept["alerts_open"] == 2001
+        assert len(json.dumps(host.snapshot)) < 128 * 1024
+        # The newest are the ones kept.
+        newest = await database_sync_to_async(
+            lambda: MessageReport.objects.order_by("-created_at", "-pk").first().pk
+        )()
+        assert kept["reports"][-1]["report_id"] == newest
