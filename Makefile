@@ -39,9 +39,11 @@ test: install browser node nginx lint
 bench: install nginx
 	$(PY) -m bench $(BENCH_ARGS)
 
+# Ruff, then mypy with the Django plugin (configured in pyproject.toml; cache in .mypy_cache).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -85,4 +87,4 @@ lock: install
 	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.12 --no-header --annotation-style line -o requirements-prod.lock
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .mypy_cache

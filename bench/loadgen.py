@@ -271,7 +271,7 @@ class LoadGen:
 
     # Frames -------------------------------------------------------------------------
 
-    def on_frame(self, client: Client, text: str, now: float) -> None:
+    def on_frame(self, client: Client, text: str | bytes, now: float) -> None:
         frame = json.loads(text)
         kind = frame.get("type")
         step = self.step

@@ -1,6 +1,8 @@
 """Forms for the library pages only parse and validate input; facilitation.library_services
 and facilitation.scripts apply the rules and write. Nothing here calls save()."""
 
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
@@ -78,7 +80,10 @@ class LibraryFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["strategy"].choices = [("", _("Any strategy")), *strategy_choices()]
+        cast(forms.ChoiceField, self.fields["strategy"]).choices = [
+            ("", _("Any strategy")),
+            *strategy_choices(),
+        ]
 
 
 class PromptForm(forms.Form):
@@ -107,7 +112,10 @@ class PromptForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["strategy"].choices = [("", _("Choose a strategy")), *strategy_choices()]
+        cast(forms.ChoiceField, self.fields["strategy"]).choices = [
+            ("", _("Choose a strategy")),
+            *strategy_choices(),
+        ]
 
     def service_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in ("text", "strategy", "phase", "depth")}
@@ -172,7 +180,10 @@ class StepForm(forms.Form):
 
     def __init__(self, *args, prompt_choices: list, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["prompt"].choices = [("", _("No prompt")), *prompt_choices]
+        cast(forms.ChoiceField, self.fields["prompt"]).choices = [
+            ("", _("No prompt")),
+            *prompt_choices,
+        ]
 
     def service_fields(self) -> dict:
         data = self.cleaned_data

@@ -8,8 +8,6 @@ step positions stay 1..n with no gaps. Every service locks the circle row first,
 re-reads the actor, so a facilitator removed since the page loaded can no longer act.
 """
 
-from typing import Literal
-
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Max, Q
@@ -352,7 +350,7 @@ def script_step_delete(*, actor: Membership, circle: Circle, step: ScriptStep) -
 
 @transaction.atomic
 def script_step_move(
-    *, actor: Membership, circle: Circle, step: ScriptStep, direction: Literal["up", "down"]
+    *, actor: Membership, circle: Circle, step: ScriptStep, direction: str
 ) -> ScriptStep:
     """Swap the step with its neighbour; at either end nothing changes."""
     circle = _lock_for_facilitator(actor=actor, circle=circle)

@@ -27,14 +27,18 @@ def load_library(*, Prompt, Script, ScriptStep) -> dict[str, int]:
         )
         by_key[data.key] = prompt
     scripts = library.load_scripts(prompts=prompts)
-    for data in scripts:
+    for script_data in scripts:
         script, _ = Script.objects.update_or_create(
-            key=data.key,
-            defaults={"name": data.name, "kind": data.kind, "description": data.description},
+            key=script_data.key,
+            defaults={
+                "name": script_data.name,
+                "kind": script_data.kind,
+                "description": script_data.description,
+            },
         )
         # Steps are updated in place by position, so a reload keeps their ids: a live
         # meeting's current step and the step ids in open consoles stay valid.
-        for position, step in enumerate(data.steps, start=1):
+        for position, step in enumerate(script_data.steps, start=1):
             ScriptStep.objects.update_or_create(
                 script=script,
                 position=position,
@@ -47,5 +51,5 @@ def load_library(*, Prompt, Script, ScriptStep) -> dict[str, int]:
                     "prompt": by_key.get(step.prompt) if step.prompt else None,
                 },
             )
-        script.steps.filter(position__gt=len(data.steps)).delete()
+        script.steps.filter(position__gt=len(script_data.steps)).delete()
     return {"prompts": len(prompts), "scripts": len(scripts)}

@@ -83,9 +83,11 @@ def _library_page(
         if prompt.circle_id is None:
             continue
         if prompt.pk == bound_id:
-            prompt.form = bound
+            prompt.form = bound  # type: ignore[attr-defined]  # for the template
         else:
-            prompt.form = PromptForm(prefix=f"prompt-{prompt.pk}", initial=_prompt_initial(prompt))
+            prompt.form = PromptForm(  # type: ignore[attr-defined]
+                prefix=f"prompt-{prompt.pk}", initial=_prompt_initial(prompt)
+            )
     context = {
         "circle": circle,
         "membership": membership,
@@ -277,9 +279,11 @@ def _script_page(
     steps = list(script.steps.all())
     for step in steps:
         if step.pk == bound_id:
-            step.form = bound
+            step.form = bound  # type: ignore[attr-defined]  # for the template
         else:
-            step.form = StepForm.for_step(step, prompt_choices=choices)
+            step.form = StepForm.for_step(  # type: ignore[attr-defined]
+                step, prompt_choices=choices
+            )
     context = {
         "circle": circle,
         "membership": membership,

@@ -67,7 +67,7 @@ class CircleAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("members"), ordering="_members")
     def member_count(self, obj: Circle) -> int:
-        return obj._members
+        return obj._members  # type: ignore[attr-defined]  # annotated by get_queryset
 
     @admin.action(description=_("Create the coming weeks' meetings"))
     def generate_meetings(self, request, queryset) -> None:

@@ -21,15 +21,15 @@ FIELD_FOR_CODE = {
 }
 
 
-def add_service_error(form: forms.Form, error: ValidationError) -> None:
+def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
     """Put a service's refusal on the form, on the field it concerns when there is one."""
     if hasattr(error, "error_dict"):
         for name, errors in error.error_dict.items():
             form.add_error(name if name in form.fields else None, errors)
         return
     code = getattr(error, "code", None)
-    name = FIELD_FOR_CODE.get(code) if isinstance(error, CircleRuleError) else None
-    form.add_error(name if name in form.fields else None, error)
+    field = FIELD_FOR_CODE.get(code) if isinstance(error, CircleRuleError) and code else None
+    form.add_error(field if field in form.fields else None, error)
 
 
 def time_zone_choices(*, include: str = "") -> list[tuple[str, str]]:

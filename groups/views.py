@@ -274,11 +274,11 @@ def meeting_room(request: HttpRequest, meeting_id) -> HttpResponse:
         if denied.code == NOT_ALLOWED:
             circle = selectors.meeting_circle(meeting_id=meeting_id)
             waiting = circle and active_membership(user=request.user, circle=circle)
-            if waiting and not waiting.has_accepted_agreements:
+            if circle and waiting and not waiting.has_accepted_agreements:
                 url = reverse("groups:agreements", kwargs={"slug": circle.slug})
                 return redirect(f"{url}?{urlencode({'next': request.path})}")
         raise Http404("No such meeting.") from None
-    meeting = membership.meeting
+    meeting = membership.meeting  # type: ignore[attr-defined]  # set by access_meeting
     context = {
         "meeting": meeting,
         "circle": meeting.circle,
@@ -293,7 +293,8 @@ def meeting_room(request: HttpRequest, meeting_id) -> HttpResponse:
 
 @login_required
 def circle_create(request: HttpRequest) -> HttpResponse:
-    if not request.user.can_host_circles:
+    user = request.user
+    if not user.is_authenticated or not user.can_host_circles:
         raise PermissionDenied(_("Opening a circle needs the facilitator permission."))
     form = CircleCreateForm(request.POST or None)
     status = 200
@@ -301,9 +302,7 @@ def circle_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.service_fields()
             try:
-                circle = services.circle_create(
-                    user=request.user, alias=form.cleaned_data["alias"], **data
-                )
+                circle = services.circle_create(user=user, alias=form.cleaned_data["alias"], **data)
             except ValidationError as err:
                 add_service_error(form, err)
             else:
@@ -340,7 +339,7 @@ def circle_edit(request: HttpRequest, slug: str) -> HttpResponse:
 def _manage_page(request, *, circle, membership, error=None, status=200) -> HttpResponse:
     invites = selectors.usable_invites(circle=circle)
     for invite in invites:
-        invite.url = request.build_absolute_uri(
+        invite.url = request.build_absolute_uri(  # type: ignore[attr-defined]  # for the page
             reverse("groups:invite", kwargs={"token": invite.token})
         )
     context = {

@@ -50,7 +50,9 @@ def make_circle(
 
 
 def facilitator_of(circle: Circle) -> Membership:
-    return circle.memberships.filter(role="facilitator", status="active").first()
+    facilitator = circle.memberships.filter(role="facilitator", status="active").first()
+    assert facilitator is not None, "every circle made here has an active facilitator"
+    return facilitator
 
 
 def make_member(

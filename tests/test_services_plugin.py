@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.support import ServiceError
 from tests.support.postgres_server import PostgresServer
@@ -56,7 +58,7 @@ def test_redis_server_restarts_on_the_same_port(private_redis: RedisServer) -> N
         private_redis.stop()
         assert not private_redis.running
         with pytest.raises(redis.ConnectionError):
-            redis.Redis(host="127.0.0.1", port=port, retry=None).ping()
+            redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0)).ping()
 
         private_redis.start()
         assert private_redis.port == port

@@ -55,7 +55,7 @@ def enter(membership: Membership, meeting: Meeting, now: dt.datetime | None = No
     return room.room_enter(user=membership.user, meeting_id=str(meeting.public_id), now=now)
 
 
-def leave(seat, *, seconds_ago: float = 0) -> dt.datetime:
+def leave(seat, *, seconds_ago: float = 0) -> dt.datetime | None:
     """Close his only connection `seconds_ago` (past the grace period when large)."""
     return room.room_leave(seat=seat, now=timezone.now() - dt.timedelta(seconds=seconds_ago))
 
@@ -63,6 +63,7 @@ def leave(seat, *, seconds_ago: float = 0) -> dt.datetime:
 def gone(seat) -> None:
     """He left and the grace period ran out without him coming back."""
     left_at = leave(seat, seconds_ago=60)
+    assert left_at is not None
     assert room.room_absence_confirm(seat=seat, left_at=left_at)
 
 
@@ -932,7 +933,9 @@ def test_raising_a_hand_before_the_circle_opens_is_not_live(circle, facilitator,
 
 
 def builtin(kind: str) -> Prompt:
-    return Prompt.objects.filter(circle__isnull=True, kind=kind).first()
+    prompt = Prompt.objects.filter(circle__isnull=True, kind=kind).first()
+    assert prompt is not None, f"the built-in library has a {kind} prompt"
+    return prompt
 
 
 def test_prompt_push_of_a_built_in_prompt(meeting, seats):

@@ -41,6 +41,11 @@ def users_of(*memberships):
 class Client:
     """A websocket client speaking the protocol, with small conveniences."""
 
+    # Set by the `connect` helper.
+    connected: bool
+    refused_with: object
+    snapshot: dict
+
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self._n = 0

@@ -166,9 +166,6 @@ def spawn(
     Its own session keeps a terminal Ctrl-C away from it (we stop it in order) and
     lets ``stop_process`` kill the whole process group if it hangs.
     """
-    privileges: dict[str, object] = {}
-    if user is not None:
-        privileges = {"user": user, "group": group, "extra_groups": []}
     try:
         return subprocess.Popen(  # noqa: S603 - fixed argv of a bundled server binary
             [os.fspath(arg) for arg in argv],
@@ -179,7 +176,10 @@ def spawn(
             env=env,
             start_new_session=True,
             preexec_fn=_pdeathsig_preexec(death_signal),
-            **privileges,  # type: ignore[arg-type]
+            # Privileges are dropped only for a given user (then to exactly his group).
+            user=user,
+            group=group if user is not None else None,
+            extra_groups=[] if user is not None else None,
         )
     except OSError as exc:
         raise ServiceError(f"cannot execute {argv[0]}: {exc}") from exc

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Self
@@ -37,7 +38,7 @@ class DaphneServer:
         self.database_url = database_url
         self.redis_url = redis_url
         self.port = port or free_port()
-        self.proc = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.workdir = make_workdir("hearth-daphne-")
         self.log_path = self.workdir / "daphne.log"
 

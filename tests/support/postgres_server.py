@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from tests.support import (
     ServiceError,
@@ -288,7 +288,7 @@ class PostgresServer:
             self.stop()
             raise
 
-    def connect(self, dbname: str = "postgres", **kwargs: object) -> psycopg.Connection:
+    def connect(self, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection:
         """A psycopg connection as the superuser (autocommit unless told otherwise)."""
         import psycopg
 
