@@ -151,9 +151,10 @@ export function renderConnection(refs, vm) {
   refs.connection.dataset.state = vm.tone;
   refs.connection.dataset.status = vm.status;
   if (refs["connection-text"].textContent !== vm.text) refs["connection-text"].textContent = vm.text;
-  patch(refs["connection-detail"], vm.explanation ? { e: vm.explanation, l: vm.link } : null, (d) => [
-    h("p", {}, d.e),
+  patch(refs["connection-detail"], vm.explanation ? { e: vm.explanation, l: vm.link, a: vm.action } : null, (d) => [
+    h("p", { "data-testid": "connection-explanation" }, d.e),
     d.l ? h("p", {}, h("a", { href: d.l.href, "data-testid": "connection-link" }, d.l.label)) : null,
+    d.a ? h("p", {}, button(d.a.name, d.a.label, { class: "button", "data-testid": `connection-${d.a.name}` })) : null,
   ]);
   refs["connection-detail"].hidden = !vm.explanation;
   refs["connection-detail"].classList.toggle("notice--error", vm.tone === "bad");
@@ -411,6 +412,9 @@ export function renderComposer(refs, vm, error) {
   refs.composer.classList.toggle("is-blocked", blocked);
   const text = vm.reason ?? vm.hint ?? "";
   if (refs["composer-reason"].textContent !== text) refs["composer-reason"].textContent = text;
+  patch(refs["composer-action"], vm.action ?? null, (a) => button(a.name, a.label, {
+    class: "button button--small", "data-testid": `composer-${a.name}`, dataset: { from: "composer" },
+  }));
   const err = refs["error-chat"];
   if (err.textContent !== (error ?? "")) err.textContent = error ?? "";
   err.hidden = !error;
@@ -438,9 +442,12 @@ export function renderPeople(refs, vm) {
 // ---------------------------------------------------------------------------------------
 // Facilitator console
 
-export function renderAlerts(el, alerts) {
-  patch(el, alerts.length ? alerts : null, (list) => h("div", { class: "alerts" },
+/** @param {Element} el @param {{items: any[], countText: string|null, moreText: string|null}} vm view.alertsPanelView */
+export function renderAlerts(el, vm) {
+  patch(el, vm.items.length ? vm : null, ({ items: list, countText, moreText }) => h("div", { class: "alerts" },
     h("h2", { class: "alerts__title" }, "Needs your attention"),
+    countText ? h("p", { class: "hint alerts__count", "data-testid": "alerts-count" }, countText) : null,
+    moreText ? h("p", { class: "hint alerts__count" }, moreText) : null,
     h("ul", { class: "plain-list" }, list.map((a) => h("li", {
     class: "crisis-alert", "data-testid": "crisis-alert", "data-membership-id": String(a.membershipId),
   },
@@ -615,15 +622,36 @@ export function renderConsoleMembers(list, rows, ctx) {
   errorLine(r.error, "error-member")));
 }
 
-export function renderFlags(el, flags, errors) {
-  patch(el, { flags, errors }, (v) => v.flags.length
-    ? h("ul", { class: "plain-list flags" }, v.flags.map((f) => h("li", { class: "flag-item card", "data-testid": "flag-item", "data-seq": String(f.targetSeq) },
-      h("p", {}, h("strong", {}, f.title)),
-      h("p", { class: "quote" }, f.excerpt),
-      h("p", { class: "hint" }, f.reason),
-      h("div", { class: "cluster" },
-        f.canDelete ? button("delete-message", "Remove the message", { "data-testid": "flag-delete", dataset: { seq: f.targetSeq } }) : null,
-        button("flag-dismiss", "Dismiss", { dataset: { key: f.key } })),
-      errorLine(v.errors[`message:${f.targetSeq}`], "error-flag"))))
-    : h("p", { class: "hint" }, "No flags. Members can flag any message for you to look at."));
+/**
+ * @param {Element} el @param {{items: any[], countText: string|null, moreText: string|null}} vm view.flagsView
+ * @param {Record<string, string>} errors
+ */
+export function renderFlags(el, vm, errors) {
+  const itemErrors = Object.fromEntries(vm.items.flatMap((f) => [
+    [`message:${f.targetSeq}`, errors[`message:${f.targetSeq}`]],
+    [`report:${f.reportId}`, errors[`report:${f.reportId}`]],
+  ]).filter(([, e]) => e));
+  patch(el, { ...vm, itemErrors }, (v) => [
+    v.countText ? h("p", { class: "flags__count", "data-testid": "flags-count" }, h("strong", {}, v.countText)) : null,
+    v.moreText ? h("p", { class: "hint", "data-testid": "flags-more" }, v.moreText) : null,
+    v.items.length
+      ? h("ul", { class: "plain-list flags" }, v.items.map((f) => flagItem(f, v.itemErrors)))
+      : h("p", { class: "hint" }, v.countText
+        ? "The newest flags have all been looked at."
+        : "No flags. Members can flag any message for you to look at."),
+  ]);
+}
+
+function flagItem(f, errors) {
+  return h("li", { class: "flag-item card", "data-testid": "flag-item", "data-seq": String(f.targetSeq), "data-report-id": f.reportId == null ? null : String(f.reportId) },
+    h("p", {}, h("strong", {}, f.title)),
+    h("p", { class: "quote" }, f.excerpt),
+    h("p", { class: "hint" }, f.reason),
+    h("div", { class: "cluster" },
+      f.canResolve
+        ? button("report-resolve", "Mark as looked at", { class: "button button--small", "data-testid": "flag-resolve", dataset: { reportId: f.reportId } })
+        : button("flag-dismiss", "Dismiss", { dataset: { key: f.key } }),
+      f.canDelete ? button("delete-message", "Remove the message", { class: "link-button danger-link", "data-testid": "flag-delete", dataset: { seq: f.targetSeq } }) : null),
+    errorLine(errors[`message:${f.targetSeq}`], "error-flag"),
+    errorLine(errors[`report:${f.reportId}`], "error-flag"));
 }

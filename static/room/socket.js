@@ -1,7 +1,9 @@
 // The meeting room's websocket (PROTOCOL.md): JSON frames in, actions out, in arrival order.
 // Its cursor (lastSeq) follows state.js's seqStatus rule, so across reconnects nothing is missed
 // and nothing applies twice. Unsent chat is re-sent with the SAME client_id (the server
-// de-duplicates). Close codes 4401/4403/4404/4410 are final. No HTML is built from server data.
+// de-duplicates). Close codes 4401/4403/4404/4409/4410 are final: no reconnect by itself
+// (after 4409, "open in another window", the person may choose reconnect()). No HTML is built
+// from server data.
 //
 // Reconnect sequence (the server sends a `snapshot` on every connect):
 //  1. First snapshot of this connection object: dispatch {type:"snapshot"} (replace state).
@@ -57,12 +59,19 @@ function defaultClientId(random) {
  * @property {(clientId: string) => void} discardChat   forgets an unsent message
  * @property {(after?: number) => string|null} resync   asks for events after `after` (default lastSeq)
  * @property {() => void} close                          closes for good (no reconnect)
+ * @property {() => boolean} reconnect
+ *   After a final close (or close()), connects again because the person asked (4409: "use this
+ *   window instead"). Resumes like any reconnect: same cursor, outbox re-sent. False, doing
+ *   nothing, while the connection is still alive or trying.
  * @property {number} lastSeq                            read-only cursor
  * @property {"connecting"|"open"|"reconnecting"|"closed"} status  read-only
  */
 
 /**
  * Opens the connection and keeps it open until close() or a final close code.
+ * One long factory on purpose: the connection's private state (the socket, the cursor, the
+ * outbox, the frames in flight) is shared by the short functions inside it, each of which
+ * stays small; a class would only put `this.` before every name.
  * @param {object} options
  * @param {string} options.url                         e.g. `wss://host/ws/meetings/<uuid>/`
  * @param {(action: {type: string, [key: string]: any}) => void} options.onAction  usually dispatch → reduce
@@ -310,7 +319,7 @@ export function createConnection({
       if (entry && entry.ref === ref) {
         if (action.type === "ack") outbox.delete(info.client_id);
         else {
-          // Refused (muted, not your turn, rate limited…): keep it for retryChat(), but
+          // Refused (muted, not your turn, rate_limited, busy…): keep it for retryChat(), but
           // don't re-send it by itself after a reconnect, out of its moment.
           entry.failed = true;
           entry.ref = null;
@@ -396,6 +405,15 @@ export function createConnection({
     },
     resync(after) {
       return sendResync(after ?? cursor);
+    },
+    reconnect() {
+      if (!stopped || ws || timer != null) return false;
+      stopped = false;
+      attempt = 0;
+      network?.addEventListener?.("offline", wentOffline);
+      network?.addEventListener?.("online", cameOnline);
+      connect();
+      return true;
     },
     close() {
       stopped = true;

@@ -42,8 +42,10 @@
  * @property {Message[]} messages         oldest first, at most MESSAGE_CAP
  * @property {object[]} log               every applied event (unknown types too), at most LOG_CAP
  * @property {OutboxEntry[]} outbox       my chat messages not yet seen come back from the server
- * @property {object[]} reports           private report.received (facilitators)
- * @property {object[]} alerts            private alert.crisis (facilitators)
+ * @property {object[]} reports           open flags (report.received), oldest first (facilitators)
+ * @property {number} reportsOpen         how many flags are open in all (may be more than `reports`)
+ * @property {object[]} alerts            private alert.crisis, oldest first (facilitators)
+ * @property {number} alertsOpen          how many crisis alerts are open in all
  * @property {{name: string, contact: string, region: string}[]|null} supportResources  private, for me
  * @property {{ref: string|null, code: string, message: string}|null} lastError
  * @property {number} lastSeq             seq of the last event applied (no gaps up to here)
@@ -74,8 +76,13 @@ export const LOG_CAP = 500;
 export const FEELINGS_CAP = 200;
 const PRIVATE_CAP = 100;
 
-/** Close codes after which the client must not reconnect (see PROTOCOL.md). */
-export const FINAL_CLOSE_CODES = Object.freeze([4401, 4403, 4404, 4410]);
+/** Close codes after which the client must not reconnect by itself (see PROTOCOL.md). */
+export const FINAL_CLOSE_CODES = Object.freeze([4401, 4403, 4404, 4409, 4410]);
+/**
+ * The person opened this meeting in more sockets than the server keeps (another tab or
+ * device), and this one was the oldest. Final, but he may choose to connect here again.
+ */
+export const CLOSE_REPLACED = 4409;
 
 /** @param {number|null|undefined} code @returns {boolean} */
 export function isFinalCloseCode(code) {
@@ -92,6 +99,7 @@ export function closeExplanation(code) {
     case 4401: return "Your sign-in has expired. Please sign in again to rejoin.";
     case 4403: return "You can't join this meeting right now. A facilitator of the circle can help.";
     case 4404: return "We couldn't find this meeting. The link may be out of date.";
+    case 4409: return "This circle is open in another window or on another device, so we closed it here.";
     case 4410: return "This meeting has ended. Thank you for being part of it.";
     default: return null;
   }
@@ -131,7 +139,9 @@ export function initialState() {
     log: [],
     outbox: [],
     reports: [],
+    reportsOpen: 0,
     alerts: [],
+    alertsOpen: 0,
     supportResources: null,
     lastError: null,
     lastSeq: 0,
@@ -304,6 +314,63 @@ function secondsBetween(from, to) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Open crisis alerts and flags (facilitators)
+// The snapshot carries the newest 20 of each and how many are open in all; the private
+// notices add to both (report.received carries the new total), report.resolved takes one
+// off. A notice already in the list (the snapshot raced it) is not added or counted twice.
+
+/** @param {unknown} count @param {any[]} list @returns {number} */
+function openCount(count, list) {
+  return typeof count === "number" && count >= 0 ? count : list.length;
+}
+
+/** @param {any} block the snapshot's facilitator block */
+function openAlertsAndReports(block) {
+  const alerts = capped(Array.isArray(block?.alerts) ? block.alerts : [], PRIVATE_CAP);
+  const reports = capped(Array.isArray(block?.reports) ? block.reports : [], PRIVATE_CAP);
+  return { alerts, alertsOpen: openCount(block?.alerts_open, alerts), reports, reportsOpen: openCount(block?.reports_open, reports) };
+}
+
+/** On a reconnect, a list the snapshot doesn't carry is kept as it is. @param {any} block */
+function resumedAlertsAndReports(block) {
+  if (!block) return {};
+  const fresh = openAlertsAndReports(block);
+  return {
+    ...(block.alerts ? { alerts: fresh.alerts, alertsOpen: fresh.alertsOpen } : {}),
+    ...(block.reports ? { reports: fresh.reports, reportsOpen: fresh.reportsOpen } : {}),
+  };
+}
+
+/** report.received @param {RoomState} state @param {any} ev @returns {RoomState} */
+function withReport(state, ev) {
+  const { reports_open: total, ...report } = ev;
+  const known = ev.report_id != null && state.reports.some((r) => r.report_id === ev.report_id);
+  return {
+    ...state,
+    reports: known ? state.reports : capped([...state.reports, report], PRIVATE_CAP),
+    reportsOpen: typeof total === "number" ? total : state.reportsOpen + (known ? 0 : 1),
+  };
+}
+
+/** report.resolved (by any facilitator) @param {RoomState} state @param {any} ev @returns {RoomState} */
+function withoutReport(state, ev) {
+  const reports = state.reports.filter((r) => r.report_id == null || r.report_id !== ev.report_id);
+  const reportsOpen = typeof ev.reports_open === "number" ? ev.reports_open : Math.max(0, state.reportsOpen - 1);
+  return { ...state, reports: reports.length === state.reports.length ? state.reports : reports, reportsOpen };
+}
+
+/** alert.crisis @param {RoomState} state @param {any} ev @returns {RoomState} */
+function withAlert(state, ev) {
+  const { alerts_open: total, ...alert } = ev;
+  const known = state.alerts.some((a) => a.target_seq === ev.target_seq && a.membership_id === ev.membership_id);
+  return {
+    ...state,
+    alerts: known ? state.alerts : capped([...state.alerts, alert], PRIVATE_CAP),
+    alertsOpen: typeof total === "number" ? total : state.alertsOpen + (known ? 0 : 1),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 // Snapshots
 
 /**
@@ -337,8 +404,7 @@ function fromSnapshot(state, snap) {
     synced: true,
     facilitator: normalizeFacilitator(snap.facilitator, seq),
     // Kept by the server: a facilitator who reconnects or joins late still sees them.
-    alerts: capped(snap.facilitator?.alerts ?? [], PRIVATE_CAP),
-    reports: capped(snap.facilitator?.reports ?? [], PRIVATE_CAP),
+    ...openAlertsAndReports(snap.facilitator),
     helpLines: normalizeHelpLines(snap.help_lines),
     feelings: capped(events.filter((e) => e.type === "feelings.shared").map(feelingFrom), FEELINGS_CAP),
     previousRound: lastEnded && lastEnded.round.id !== snap.round?.id ? normalizeRound(lastEnded.round) : null,
@@ -374,8 +440,7 @@ function resumeFromSnapshot(state, snap) {
     highestSeq: Math.max(state.highestSeq, seq),
     // Counted by the server up to the snapshot's seq: replayed events don't add to it.
     facilitator: normalizeFacilitator(snap.facilitator, seq),
-    alerts: snap.facilitator?.alerts ? capped(snap.facilitator.alerts, PRIVATE_CAP) : state.alerts,
-    reports: snap.facilitator?.reports ? capped(snap.facilitator.reports, PRIVATE_CAP) : state.reports,
+    ...resumedAlertsAndReports(snap.facilitator),
     helpLines: "help_lines" in snap ? normalizeHelpLines(snap.help_lines) : state.helpLines,
   };
   const next = applyBatch(refreshed, sortedEvents(snap.events));
@@ -386,7 +451,8 @@ function resumeFromSnapshot(state, snap) {
 // Events
 
 /**
- * The effect of one event on the state, without the seq bookkeeping.
+ * The effect of one event on the state, without the seq bookkeeping: one case per event
+ * type, read as a table (the longer effects have functions of their own below).
  * Unknown types change nothing (they are still logged by the caller).
  * @param {RoomState} state @param {any} ev @returns {RoomState}
  */
@@ -406,6 +472,61 @@ function applyEffect(state, ev) {
       return { ...state, messages: foldMessage(state.messages, ev) };
 
     case "meeting.opened":
+    case "meeting.ended":
+    case "phase.changed":
+      return meetingEffect(state, ev);
+
+    case "round.updated":
+      // A late joiner was added to the order (or the round changed otherwise): replace it.
+      if (!("round" in ev)) return state;
+      return { ...state, round: ev.round?.ended ? null : normalizeRound(ev.round) };
+
+    case "feelings.shared":
+      return { ...state, feelings: capped([...state.feelings, feelingFrom(ev)], FEELINGS_CAP) };
+
+    case "round.started":
+    case "turn.started":
+    case "turn.ended":
+    case "round.ended":
+      return roundEffect(state, ev);
+
+    case "queue.updated":
+    case "floor.granted":
+    case "floor.released":
+      return floorEffect(state, ev);
+
+    case "prompt.pushed":
+      return { ...state, prompt: ev.prompt ? { ...ev.prompt } : null };
+
+    case "member.muted":
+    case "member.unmuted":
+    case "member.removed":
+    case "member.left":
+    case "presence.joined":
+    case "presence.left":
+      return rosterEffect(state, ev);
+
+    case "report.received":
+      return withReport(state, ev);
+    case "report.resolved":
+      return withoutReport(state, ev);
+    case "alert.crisis":
+      return withAlert(state, ev);
+    case "support.resources":
+      return { ...state, supportResources: Array.isArray(ev.resources) ? ev.resources.map((r) => ({ ...r })) : [] };
+
+    default:
+      return state;
+  }
+}
+
+/**
+ * meeting.opened, meeting.ended, phase.changed: the meeting's status and agenda step.
+ * @param {RoomState} state @param {any} ev @returns {RoomState}
+ */
+function meetingEffect(state, ev) {
+  switch (ev.type) {
+    case "meeting.opened":
       return state.meeting ? { ...state, meeting: { ...state.meeting, status: "live" } } : state;
     case "meeting.ended":
       // A round cannot go on in an ended meeting; nobody holds the floor.
@@ -419,65 +540,68 @@ function applyEffect(state, ev) {
       return state.meeting
         ? { ...state, meeting: { ...state.meeting, step: ev.step ?? null, step_started_at: ev.step ? (ev.started_at ?? ev.at ?? null) : null } }
         : state;
+    default:
+      return state;
+  }
+}
 
-    case "round.updated":
-      // A late joiner was added to the order (or the round changed otherwise): replace it.
-      if (!("round" in ev)) return state;
-      return { ...state, round: ev.round?.ended ? null : normalizeRound(ev.round) };
+/**
+ * round.started, turn.started, turn.ended, round.ended: the round (replaced when the event
+ * carries it), the queue some carry, speaking time for a turn done, the round just ended.
+ * @param {RoomState} state @param {any} ev @returns {RoomState}
+ */
+function roundEffect(state, ev) {
+  let round = "round" in ev ? normalizeRound(ev.round) : state.round;
+  let { facilitator, previousRound } = state;
+  if (ev.type === "round.ended") {
+    const ended = "round" in ev ? round : state.round;
+    if (ended && (ev.round_id == null || ended.id === ev.round_id)) previousRound = ended;
+    round = round && ev.round_id != null && round.id !== ev.round_id && !("round" in ev) ? round : null;
+  } else if (ev.type === "turn.started" && round && (ev.round_id == null || ev.round_id === round.id)) {
+    const carried = round.current && round.current.turn_id === ev.turn_id ? round.current : {};
+    round = { ...round, current: { ...carried, turn_id: ev.turn_id, membership_id: ev.membership_id, deadline: ev.deadline ?? null } };
+  } else if (ev.type === "turn.ended" && ev.outcome === "done") {
+    const was = state.round?.current;
+    const startedAt = was && (ev.turn_id == null || was.turn_id === ev.turn_id) ? was.started_at : null;
+    facilitator = addSpeaking(facilitator, ev, ev.membership_id, 1, secondsBetween(startedAt, ev.at));
+  }
+  if (ev.type === "turn.ended" && round?.current && round.current.membership_id === ev.membership_id
+    && (ev.round_id == null || ev.round_id === round.id)) {
+    round = { ...round, current: null };
+  }
+  const queue = carriedQueue(ev, state.queue);
+  return { ...state, round, queue: queue ?? state.queue, facilitator, previousRound };
+}
 
-    case "feelings.shared":
-      return { ...state, feelings: capped([...state.feelings, feelingFrom(ev)], FEELINGS_CAP) };
-
-    case "round.started":
-    case "turn.started":
-    case "turn.ended":
-    case "round.ended": {
-      let round = "round" in ev ? normalizeRound(ev.round) : state.round;
-      let { facilitator, previousRound } = state;
-      if (ev.type === "round.ended") {
-        const ended = "round" in ev ? round : state.round;
-        if (ended && (ev.round_id == null || ended.id === ev.round_id)) previousRound = ended;
-        round = round && ev.round_id != null && round.id !== ev.round_id && !("round" in ev) ? round : null;
-      } else if (ev.type === "turn.started" && round && (ev.round_id == null || ev.round_id === round.id)) {
-        const carried = round.current && round.current.turn_id === ev.turn_id ? round.current : {};
-        round = { ...round, current: { ...carried, turn_id: ev.turn_id, membership_id: ev.membership_id, deadline: ev.deadline ?? null } };
-      } else if (ev.type === "turn.ended" && ev.outcome === "done") {
-        const was = state.round?.current;
-        const startedAt = was && (ev.turn_id == null || was.turn_id === ev.turn_id) ? was.started_at : null;
-        facilitator = addSpeaking(facilitator, ev, ev.membership_id, 1, secondsBetween(startedAt, ev.at));
-      }
-      if (ev.type === "turn.ended" && round?.current && round.current.membership_id === ev.membership_id
-        && (ev.round_id == null || ev.round_id === round.id)) {
-        round = { ...round, current: null };
-      }
-      const queue = carriedQueue(ev, state.queue);
-      return { ...state, round, queue: queue ?? state.queue, facilitator, previousRound };
+/**
+ * queue.updated, floor.granted, floor.released: the queue, and the floor's speaking time.
+ * @param {RoomState} state @param {any} ev @returns {RoomState}
+ */
+function floorEffect(state, ev) {
+  let queue = carriedQueue(ev, state.queue) ?? state.queue;
+  if (ev.type === "floor.granted") queue = { ...queue, floor: ev.membership_id ?? null };
+  if (ev.type === "floor.released") queue = { ...queue, floor: null };
+  let facilitator = state.facilitator;
+  if (facilitator && ev.type !== "queue.updated" && typeof ev.seq === "number" && ev.seq > facilitator.asOfSeq) {
+    // Floor time, like the server's FloorHold rows: a grant counts once; its time is added
+    // when the hold ends (released, or the floor passed straight to someone else).
+    const held = facilitator.floor;
+    if (held) facilitator = addSpeaking(facilitator, ev, held.membership_id, 0, secondsBetween(held.since, ev.at));
+    facilitator = { ...facilitator, floor: null };
+    if (ev.type === "floor.granted" && ev.membership_id != null) {
+      facilitator = addSpeaking(facilitator, ev, ev.membership_id, 1, 0);
+      facilitator = { ...facilitator, floor: { membership_id: ev.membership_id, since: ev.at ?? null } };
     }
+  }
+  return { ...state, queue, facilitator };
+}
 
-    case "queue.updated":
-    case "floor.granted":
-    case "floor.released": {
-      let queue = carriedQueue(ev, state.queue) ?? state.queue;
-      if (ev.type === "floor.granted") queue = { ...queue, floor: ev.membership_id ?? null };
-      if (ev.type === "floor.released") queue = { ...queue, floor: null };
-      let facilitator = state.facilitator;
-      if (facilitator && ev.type !== "queue.updated" && typeof ev.seq === "number" && ev.seq > facilitator.asOfSeq) {
-        // Floor time, like the server's FloorHold rows: a grant counts once; its time is added
-        // when the hold ends (released, or the floor passed straight to someone else).
-        const held = facilitator.floor;
-        if (held) facilitator = addSpeaking(facilitator, ev, held.membership_id, 0, secondsBetween(held.since, ev.at));
-        facilitator = { ...facilitator, floor: null };
-        if (ev.type === "floor.granted" && ev.membership_id != null) {
-          facilitator = addSpeaking(facilitator, ev, ev.membership_id, 1, 0);
-          facilitator = { ...facilitator, floor: { membership_id: ev.membership_id, since: ev.at ?? null } };
-        }
-      }
-      return { ...state, queue, facilitator };
-    }
-
-    case "prompt.pushed":
-      return { ...state, prompt: ev.prompt ? { ...ev.prompt } : null };
-
+/**
+ * Mutes, removals and presence: the roster, who is here, and the queue of one who left.
+ * @param {RoomState} state @param {any} ev @returns {RoomState}
+ */
+function rosterEffect(state, ev) {
+  switch (ev.type) {
     case "member.muted":
     case "member.unmuted": {
       const until = ev.type === "member.muted" ? (ev.until ?? null) : null;
@@ -509,14 +633,6 @@ function applyEffect(state, ev) {
       return state.present.includes(ev.membership_id)
         ? { ...state, present: state.present.filter((id) => id !== ev.membership_id) }
         : state;
-
-    case "report.received":
-      return { ...state, reports: capped([...state.reports, { ...ev }], PRIVATE_CAP) };
-    case "alert.crisis":
-      return { ...state, alerts: capped([...state.alerts, { ...ev }], PRIVATE_CAP) };
-    case "support.resources":
-      return { ...state, supportResources: Array.isArray(ev.resources) ? ev.resources.map((r) => ({ ...r })) : [] };
-
     default:
       return state;
   }
@@ -872,6 +988,18 @@ export function announcementFor(prevState, nextState, event) {
       const text = event.prompt?.text;
       return text ? `New prompt: ${clip(text)}` : null;
     }
+    default:
+      return personalAnnouncement(nextState, event, me);
+  }
+}
+
+/**
+ * Announcements about me or for me alone: mutes, reactions to my messages, the private
+ * notices (flags and alerts for facilitators, support lines for me).
+ * @param {RoomState} nextState @param {any} event @param {any} me @returns {string|null}
+ */
+function personalAnnouncement(nextState, event, me) {
+  switch (event.type) {
     case "member.muted":
       return event.membership_id === me ? "A facilitator has paused your chat for a little while." : null;
     case "member.unmuted":
@@ -883,6 +1011,9 @@ export function announcementFor(prevState, nextState, event) {
     }
     case "report.received":
       return "A message was reported. You can review it when you have a moment.";
+    case "report.resolved":
+      // The one who pressed "Mark as looked at" hears it from the ack.
+      return event.by?.membership_id === me || !event.by?.alias ? null : `${event.by.alias} marked a flag as looked at.`;
     case "alert.crisis":
       return `${event.alias || nameOf(nextState, event.membership_id)} may need support. Please check in with them.`;
     case "support.resources":

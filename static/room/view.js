@@ -6,6 +6,7 @@
 // Copy: warm, plain, non-clinical. Server text (aliases, chat, prompts) is data, never markup.
 
 import {
+  CLOSE_REPLACED,
   canChat,
   closeExplanation,
   currentSpeaker,
@@ -107,15 +108,19 @@ function isMe(state, id) {
 // ---------------------------------------------------------------------------------------
 // Connection
 
+/** After 4409: connect here again (actions.js "reconnect"); the server closes the oldest other. */
+const REPLACED_ACTION = Object.freeze({ name: "reconnect", label: "Use this window instead" });
+
 /**
  * @param {RoomState} state
  * @param {{loginUrl?: string, dashboardUrl?: string, nextPath?: string}} [links]
  * @returns {{status: string, tone: "ok"|"wait"|"bad", text: string, explanation: string|null,
- *   link: {href: string, label: string}|null, final: boolean}}
+ *   link: {href: string, label: string}|null, action: {name: string, label: string}|null, final: boolean}}
+ *   action: a button (data-action) offered instead of a link
  */
 export function connectionView(state, links = {}) {
   const c = state.connection;
-  const base = { status: c.status, explanation: null, link: null, final: false };
+  const base = { status: c.status, explanation: null, link: null, action: null, final: false };
   switch (c.status) {
     case "open":
       return { ...base, tone: state.synced ? "ok" : "wait", text: state.synced ? "Connected" : "Connected — loading the room…" };
@@ -123,6 +128,13 @@ export function connectionView(state, links = {}) {
       return { ...base, tone: "wait", text: `Reconnecting… (attempt ${c.attempt || 1})`, explanation: "Your messages are kept and will be sent when we're back." };
     case "closed": {
       if (!c.final) return { ...base, tone: "wait", text: "Connection lost. Reconnecting…" };
+      if (c.code === CLOSE_REPLACED) {
+        // Not an error: he is in the circle, just elsewhere. He may take it back here.
+        return {
+          ...base, tone: "wait", text: "Open in another window", explanation: closeExplanation(c.code),
+          action: REPLACED_ACTION, final: true,
+        };
+      }
       const explanation = closeExplanation(c.code) ?? "You've left the room.";
       let link = null;
       if (c.code === 4401 && links.loginUrl) {
@@ -145,11 +157,16 @@ export function connectionView(state, links = {}) {
 /**
  * Whether the message box takes a message now, and if not, why (in words for people).
  * @param {RoomState} state @param {number} now
- * @returns {{enabled: boolean, reason: string|null, hint: string|null}}
+ * @returns {{enabled: boolean, reason: string|null, hint: string|null, action?: {name: string, label: string}}}
+ *   action: a button to offer beside the reason
  */
 export function composerView(state, now) {
   if (!state.synced) return { enabled: false, reason: "Joining the room…", hint: null };
   if (state.connection.status === "closed" && state.connection.final) {
+    if (state.connection.code === CLOSE_REPLACED) {
+      // On a phone the notice at the top is scrolled away: offer the way back here too.
+      return { enabled: false, reason: "The circle is open in another window or on another device.", hint: null, action: REPLACED_ACTION };
+    }
     return { enabled: false, reason: "You're not connected to this meeting any more.", hint: null };
   }
   const verdict = canChat(state, now);
@@ -735,6 +752,31 @@ export function alertsView(state, handled = new Set()) {
     }));
 }
 
+/**
+ * "3 open flags", and when the server counts more than the list holds (its snapshot sends
+ * the newest 20; older ones come with the next snapshot, i.e. a reload) "Showing the newest
+ * 20 …". Both null when none is open.
+ * @param {number} open @param {number} shown @param {string} noun singular
+ * @returns {{countText: string|null, moreText: string|null}}
+ */
+export function openCounts(open, shown, noun) {
+  if (!(open > 0)) return { countText: null, moreText: null };
+  return {
+    countText: `${open} open ${open === 1 ? noun : `${noun}s`}`,
+    moreText: open > shown ? `Showing the newest ${shown}. Older ones show here after you reload the page.` : null,
+  };
+}
+
+/** Crisis alerts for the panel above the room, with how many are open. @param {RoomState} state @param {Set<string>} [handled] */
+export function alertsPanelView(state, handled = new Set()) {
+  return { items: alertsView(state, handled), ...openCounts(state.alertsOpen, state.alerts.length, "alert") };
+}
+
+/** The console's flags, with how many are open. @param {RoomState} state @param {Set<string>} [dismissed] */
+export function flagsView(state, dismissed = new Set()) {
+  return { items: reportsView(state, dismissed), ...openCounts(state.reportsOpen, state.reports.length, "flag") };
+}
+
 /** Flags from members (report.received), newest first, minus dismissed. @param {RoomState} state @param {Set<string>} [dismissed] */
 export function reportsView(state, dismissed = new Set()) {
   return state.reports
@@ -745,6 +787,9 @@ export function reportsView(state, dismissed = new Set()) {
       const ex = excerptOf(state, r.target_seq);
       return {
         key: r.key,
+        reportId: r.report_id ?? null,
+        // Marking it looked at needs its id; an id-less one can only be dismissed here.
+        canResolve: r.report_id != null,
         targetSeq: r.target_seq,
         title: `${r.reporter?.alias || "Someone"} flagged a message${ex.author ? ` from ${ex.author}` : ""}`,
         excerpt: ex.text,

@@ -7,17 +7,20 @@ import { initialState, reduce } from "../../static/room/state.js";
 import {
   FEELING_FAMILIES,
   agendaView,
+  alertsPanelView,
   alertsView,
   coachingPick,
   composerView,
   connectionView,
   feelingsPickerView,
+  flagsView,
   formatClock,
   formatDuration,
   humanize,
   lastUsedText,
   membersConsoleView,
   messagesView,
+  openCounts,
   ordinal,
   outboxView,
   peopleView,
@@ -162,6 +165,22 @@ describe("connectionView", () => {
     assert.equal(closed(4410).text, "Meeting ended");
     assert.equal(closed(4410).final, true);
     assert.equal(closed(1006).final, false);
+  });
+  test("4409: open in another window, kindly, with a button to take it back here", () => {
+    const s = reduce(load(), { type: "closed", code: 4409 });
+    const v = connectionView(s, links);
+    assert.equal(v.final, true);
+    assert.equal(v.tone, "wait");
+    assert.equal(v.text, "Open in another window");
+    assert.equal(v.explanation, "This circle is open in another window or on another device, so we closed it here.");
+    assert.deepEqual(v.action, { name: "reconnect", label: "Use this window instead" });
+    assert.equal(v.link, null);
+    assert.equal(connectionView(reduce(load(), { type: "closed", code: 4403 }), links).action, null);
+    const composer = composerView(s, T0);
+    assert.equal(composer.enabled, false);
+    assert.match(composer.reason, /another window/);
+    assert.deepEqual(composer.action, v.action, "offered beside the message box too (the notice may be scrolled away)");
+    assert.equal(composerView(reduce(load(), { type: "closed", code: 4403 }), T0).action, undefined);
   });
 });
 
@@ -548,6 +567,50 @@ describe("round controls, alerts, flags, support", () => {
     assert.equal(f.reason, "Why: unkind");
     assert.equal(f.canDelete, true);
     assert.deepEqual(reportsView(s, new Set(["r9"])), []);
+  });
+  test("flags can be marked as looked at when they have an id; dismissed otherwise", () => {
+    const s = apply(load({ you: { ...TOM, first_round: false } }),
+      { type: "report.received", report_id: 9, target_seq: 1, reason: "", reporter: { membership_id: 3, alias: "River", role: "member" } },
+      { type: "report.received", target_seq: 1, reason: "", reporter: { membership_id: 4, alias: "Alex", role: "member" } });
+    const [idless, withId] = reportsView(s);
+    assert.equal(withId.reportId, 9);
+    assert.equal(withId.canResolve, true);
+    assert.equal(idless.reportId, null);
+    assert.equal(idless.canResolve, false);
+  });
+  test("open counts: '3 open flags', and 'showing the newest N' when more are open than listed", () => {
+    assert.deepEqual(openCounts(0, 0, "flag"), { countText: null, moreText: null });
+    assert.deepEqual(openCounts(1, 1, "flag"), { countText: "1 open flag", moreText: null });
+    assert.deepEqual(openCounts(3, 3, "flag"), { countText: "3 open flags", moreText: null });
+    assert.deepEqual(openCounts(23, 20, "flag"), {
+      countText: "23 open flags", moreText: "Showing the newest 20. Older ones show here after you reload the page.",
+    });
+    assert.match(openCounts(2, 1, "alert").moreText, /^Showing the newest 1\./);
+  });
+  test("the console's flags and the alerts panel carry their counts", () => {
+    const reporter = { membership_id: 3, alias: "River", role: "member" };
+    const flags = Array.from({ length: 20 }, (_, i) => ({ type: "report.received", report_id: i + 1, target_seq: 1, reason: "", reporter, at: AT }));
+    let s = load({
+      you: { ...TOM, first_round: false },
+      facilitator: { speaking: {}, prompts: [], coaching: [], intentions: {}, reports: flags, reports_open: 23, alerts: [{ type: "alert.crisis", target_seq: 1, membership_id: 2, alias: "Sam", category: "suicide", at: AT }], alerts_open: 1 },
+    });
+    let v = flagsView(s);
+    assert.equal(v.items.length, 20);
+    assert.equal(v.items[0].reportId, 20, "newest first");
+    assert.equal(v.countText, "23 open flags");
+    assert.match(v.moreText, /^Showing the newest 20\. .*reload/);
+    s = apply(s, { type: "report.resolved", report_id: 20, by: TOM, reports_open: 22 });
+    v = flagsView(s);
+    assert.equal(v.items.length, 19);
+    assert.equal(v.countText, "22 open flags");
+    assert.match(v.moreText, /^Showing the newest 19\./);
+    const few = flagsView(load({ you: { ...TOM, first_round: false }, facilitator: { speaking: {}, prompts: [], coaching: [], intentions: {}, reports: flags.slice(0, 3), reports_open: 3 } }));
+    assert.equal(few.countText, "3 open flags");
+    assert.equal(few.moreText, null);
+    assert.equal(flagsView(load()).countText, null);
+    const alerts = alertsPanelView(s);
+    assert.equal(alerts.items.length, 1);
+    assert.equal(alerts.countText, "1 open alert");
   });
   test("support: the circle's help lines, and prominent after crisis language", () => {
     assert.equal(supportView(load()).prominent, false);

@@ -166,7 +166,7 @@ describe("backoff", () => {
 // -- final close codes ---------------------------------------------------------------------
 
 describe("close codes", () => {
-  for (const code of [4401, 4403, 4404, 4410]) {
+  for (const code of [4401, 4403, 4404, 4409, 4410]) {
     test(`no reconnect after ${code}`, () => {
       const t = setup();
       join(t, snapshot(3));
@@ -179,6 +179,33 @@ describe("close codes", () => {
       assert.equal(t.conn.status, "closed");
     });
   }
+
+  test("after 4409 (open elsewhere) reconnect() connects again when asked, and resumes", () => {
+    const t = setup();
+    join(t, snapshot(3));
+    assert.equal(t.conn.reconnect(), false, "not while connected");
+    t.ws.serverClose(4409);
+    const clientId = t.conn.sendChat("written after the close");
+    assert.equal(t.pendingTimers().length, 0);
+    const before = FakeWebSocket.instances.length;
+
+    assert.equal(t.conn.reconnect(), true);
+    assert.equal(FakeWebSocket.instances.length, before + 1);
+    assert.equal(t.conn.reconnect(), false, "not twice");
+    assert.equal(t.state.connection.status, "connecting");
+    assert.equal(t.state.connection.final, false);
+    join(t, snapshot(5, chats(1, 5)));
+    assert.equal(t.ofType("snapshot").length, 1, "the second snapshot resumes");
+    assert.equal(t.ofType("resume").length, 1);
+    assert.equal(t.state.lastSeq, 5);
+    assert.equal(t.ws.framesOfType("chat.send")[0].client_id, clientId);
+    assert.equal(t.conn.status, "open");
+
+    // Closed again from elsewhere: still final.
+    t.ws.serverClose(4409);
+    assert.equal(t.pendingTimers().length, 0);
+    assert.equal(t.conn.status, "closed");
+  });
 
   test("other codes reconnect", () => {
     const t = setup();
@@ -373,14 +400,14 @@ describe("outbox", () => {
     assert.deepEqual(t.state.outbox, []);
   });
 
-  test("a refused message is kept as failed, not re-sent by itself, and can be retried", () => {
+  for (const code of ["rate_limited", "busy"]) test(`a refused message (${code}) is kept as failed, not re-sent by itself, and can be retried`, () => {
     const t = setup();
     join(t, snapshot(3));
     const clientId = t.conn.sendChat("too fast");
     const frame = t.ws.framesOfType("chat.send")[0];
-    t.ws.serverSend({ type: "error", ref: frame.id, code: "rate_limited", message: "Slow down a little." });
+    t.ws.serverSend({ type: "error", ref: frame.id, code, message: "Slow down a little." });
     assert.deepEqual(t.ofType("error").at(-1), {
-      type: "error", ref: frame.id, code: "rate_limited", message: "Slow down a little.", client_id: clientId,
+      type: "error", ref: frame.id, code, message: "Slow down a little.", client_id: clientId,
     });
     assert.equal(t.state.outbox[0].status, "failed");
 

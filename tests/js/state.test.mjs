@@ -452,6 +452,14 @@ describe("outbox", () => {
     assert.deepEqual(s.outbox, []);
   });
 
+  test("busy (the server pushing back under load) is kept like rate_limited: failed, with the server's words", () => {
+    for (const code of ["rate_limited", "busy"]) {
+      let s = run(loaded(), { type: "queue_message", client_id: "c-a", body: "my draft" });
+      s = run(s, { type: "error", ref: "c1", code, message: "Busy right now, try again in a moment.", client_id: "c-a" });
+      assert.deepEqual(s.outbox, [{ client_id: "c-a", body: "my draft", status: "failed", seq: null, error: { code, message: "Busy right now, try again in a moment." } }], code);
+    }
+  });
+
   test("an error not about chat only sets lastError", () => {
     const s = run(loaded(), { type: "error", ref: "c3", code: "forbidden", message: "Only facilitators can do that." });
     assert.equal(s.lastError.code, "forbidden");
@@ -473,8 +481,14 @@ describe("connection actions", () => {
     assert.deepEqual(s.connection, { status: "reconnecting", code: 1006, final: false, attempt: 2, delay: 800 });
   });
 
+  test("4409: open in another window, final, in plain words", () => {
+    const s = run(loaded(), { type: "closed", code: 4409 });
+    assert.equal(s.connection.final, true);
+    assert.equal(closeExplanation(4409), "This circle is open in another window or on another device, so we closed it here.");
+  });
+
   test("final close codes", () => {
-    for (const code of [4401, 4403, 4404, 4410]) {
+    for (const code of [4401, 4403, 4404, 4409, 4410]) {
       const s = run(initialState(), { type: "closed", code });
       assert.equal(s.connection.final, true, String(code));
       assert.equal(isFinalCloseCode(code), true);
@@ -731,4 +745,95 @@ test("a facilitator's snapshot brings back kept crisis alerts and flags", async 
   assert.equal(state.alerts[0].alias, "Sam");
   assert.equal(state.reports.length, 1);
   assert.equal(state.reports[0].report_id, 9);
+});
+
+// -- open flags and alerts (facilitators) ---------------------------------------------------
+
+describe("open flags and alerts: counts, report.received, report.resolved", () => {
+  const REPORTER = { membership_id: "m-sam", alias: "Sam", role: "member" };
+  const report = (id, over = {}) => ({ type: "report.received", report_id: id, target_seq: 1, reason: "", reporter: REPORTER, at: AT, ...over });
+  const alert = (seq, over = {}) => ({ type: "alert.crisis", target_seq: seq, membership_id: "m-sam", alias: "Sam", category: "suicide", at: AT, ...over });
+  const facBlock = (over = {}) => ({
+    speaking: {}, prompts: [], coaching: [], intentions: {},
+    reports: [report(7), report(8)], reports_open: 23, alerts: [alert(1)], alerts_open: 4, ...over,
+  });
+  const asFac = (over) => loaded({ you: { ...FAC }, facilitator: facBlock(over) });
+
+  test("the snapshot brings the newest open ones and how many are open in all", () => {
+    const s = asFac();
+    assert.deepEqual(s.reports.map((r) => r.report_id), [7, 8]);
+    assert.equal(s.reportsOpen, 23);
+    assert.equal(s.alertsOpen, 4);
+  });
+
+  test("without counts (an older server) the lists count themselves; members have none", () => {
+    const s = asFac({ reports_open: undefined, alerts_open: undefined });
+    assert.equal(s.reportsOpen, 2);
+    assert.equal(s.alertsOpen, 1);
+    assert.equal(loaded().reportsOpen, 0);
+    assert.equal(loaded().alertsOpen, 0);
+  });
+
+  test("report.received adds the flag and takes the server's count", () => {
+    const s = run(asFac(), ev(report(9, { reports_open: 24 })));
+    assert.deepEqual(s.reports.map((r) => r.report_id), [7, 8, 9]);
+    assert.equal(s.reportsOpen, 24);
+    assert.equal("reports_open" in s.reports.at(-1), false);
+    assert.equal(s.lastSeq, 3); // a private notice: no seq
+  });
+
+  test("report.received without a count adds one; the same report twice counts once", () => {
+    let s = run(asFac(), ev(report(9)));
+    assert.equal(s.reportsOpen, 24);
+    s = run(s, ev(report(9)));
+    s = run(s, ev(report(8)));
+    assert.deepEqual(s.reports.map((r) => r.report_id), [7, 8, 9]);
+    assert.equal(s.reportsOpen, 24);
+  });
+
+  test("report.resolved (from any facilitator) takes it off the list and sets the count", () => {
+    const by = { membership_id: "m-other-fac", alias: "Kim", role: "facilitator" };
+    const s = run(asFac(), ev({ type: "report.resolved", report_id: 7, by, reports_open: 22 }));
+    assert.deepEqual(s.reports.map((r) => r.report_id), [8]);
+    assert.equal(s.reportsOpen, 22);
+  });
+
+  test("report.resolved for an older flag not in the list only changes the count", () => {
+    let s = run(asFac(), ev({ type: "report.resolved", report_id: 2, by: FAC, reports_open: 22 }));
+    assert.deepEqual(s.reports.map((r) => r.report_id), [7, 8]);
+    assert.equal(s.reportsOpen, 22);
+    // without a count: one fewer, never below zero
+    s = run(s, ev({ type: "report.resolved", report_id: 8, by: FAC }));
+    assert.deepEqual(s.reports.map((r) => r.report_id), [7]);
+    assert.equal(s.reportsOpen, 21);
+    s = run(asFac({ reports: [], reports_open: 0 }), ev({ type: "report.resolved", report_id: 1, by: FAC }));
+    assert.equal(s.reportsOpen, 0);
+  });
+
+  test("a reconnect's snapshot replaces the lists and counts", () => {
+    let s = run(asFac(), ev(report(9, { reports_open: 24 })));
+    s = run(s, { type: "resume", snapshot: snapshot({ you: { ...FAC }, facilitator: facBlock({ reports: [report(9)], reports_open: 1, alerts: [], alerts_open: 0 }) }) });
+    assert.deepEqual(s.reports.map((r) => r.report_id), [9]);
+    assert.equal(s.reportsOpen, 1);
+    assert.equal(s.alertsOpen, 0);
+  });
+
+  test("alert.crisis adds one to the open count, once per message", () => {
+    let s = run(asFac(), ev(alert(2)));
+    assert.equal(s.alerts.length, 2);
+    assert.equal(s.alertsOpen, 5);
+    s = run(s, ev(alert(2)));
+    assert.equal(s.alerts.length, 2);
+    assert.equal(s.alertsOpen, 5);
+  });
+
+  test("announced: a new flag; another facilitator's 'looked at' (not my own)", () => {
+    const s = asFac();
+    const other = { type: "report.resolved", report_id: 7, by: { membership_id: "m-kim", alias: "Kim", role: "facilitator" }, reports_open: 22 };
+    assert.equal(announcementFor(s, run(s, ev(other)), other), "Kim marked a flag as looked at.");
+    const mine = { ...other, by: FAC };
+    assert.equal(announcementFor(s, run(s, ev(mine)), mine), null);
+    const received = report(9, { reports_open: 24 });
+    assert.match(announcementFor(s, run(s, ev(received)), received), /reported/);
+  });
 });
