@@ -1,9 +1,22 @@
+import zoneinfo
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from groups.forms import time_zone_choices
-
 from .models import User
+
+
+def time_zone_choices(*, include: str = "") -> list[tuple[str, str]]:
+    """Region/City zones people recognise, plus UTC (and the current value, if unusual)."""
+    names = {
+        name
+        for name in zoneinfo.available_timezones()
+        if "/" in name and not name.startswith(("Etc/", "SystemV/", "posix/", "right/"))
+    }
+    names.add("UTC")
+    if include:
+        names.add(include)
+    return [(name, name.replace("_", " ")) for name in sorted(names)]
 
 
 class ProfileForm(forms.ModelForm):

@@ -39,8 +39,8 @@ def provision(*, rooms: int, members: int) -> dict:
 
     from accounts.models import User
     from groups import services
-    from groups.management.commands.seed_demo import live_meeting_now, welcome_member
     from groups.models import Circle, CircleKind, Membership
+    from realtime.management.commands.seed_demo import live_meeting_now, welcome_member
     from realtime.services import CHAT_RATE_COUNT, CHAT_RATE_SECONDS
 
     add_circle = Permission.objects.get(codename="add_circle")

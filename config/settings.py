@@ -51,8 +51,9 @@ INSTALLED_APPS = [
     "allauth.account",
     "accounts",
     "groups",
-    "realtime",
+    "room",
     "facilitation",
+    "realtime",
 ]
 
 MIDDLEWARE = [

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("groups.urls")),
     path("", include("facilitation.urls")),
+    path("", include("realtime.urls")),
 ]

@@ -5,6 +5,7 @@ A circle only ever sees its own library: built-ins for its kind (or "both") and 
 facilitators wrote or copied. Anything else answers 404, exactly like a missing row.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Max, Prefetch, Q, Value, When
@@ -33,7 +34,7 @@ _phase_rank = Case(
 
 @dataclass(frozen=True)
 class LibraryPage:
-    prompts: list[Prompt]
+    prompts: Sequence[Prompt]
     total: int
     filtered: bool
 
@@ -70,7 +71,7 @@ def prompt_library(
         ).order_by("phase_rank", "depth", "circle_id", "id")
     )
     for prompt in rows:
-        prompt.strategy_info = STRATEGIES.get(prompt.strategy)
+        prompt.strategy_info = STRATEGIES.get(prompt.strategy)  # type: ignore[attr-defined]
     filtered = bool(q or phase or depth or strategy or source)
     return LibraryPage(
         prompts=rows,
@@ -153,8 +154,8 @@ def own_script(*, circle: Circle, script_id: int, with_steps: bool = True) -> Sc
     script = (_with_steps(scripts) if with_steps else scripts).first()
     if script is None:
         raise Http404("No such agenda.")
-    script.is_default = circle.default_script_id == script.pk
-    script.own = True
+    script.is_default = circle.default_script_id == script.pk  # type: ignore[union-attr]
+    script.own = True  # type: ignore[union-attr]
     return script
 
 

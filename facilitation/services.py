@@ -1,36 +1,36 @@
 """Facilitation actions in the live room: rounds, the talking order, agenda steps and
-prompts, driven by protocol frames.
+prompts.
 
-Every handler is called by realtime.services.frame_apply with the meeting row locked
-and the actor re-read (`room`), loads the round or queue, applies the pure transition
-from facilitation.rounds / facilitation.queue, saves it, and appends events that carry
-the whole new round or queue, so clients replace state instead of patching it.
+Every action takes the Room (room.context.acting has locked the meeting and checked
+the actor) and keyword-only arguments, loads the round or queue, applies the pure
+transition from facilitation.rounds / facilitation.queue, saves it, and appends events
+that carry the whole new round or queue, so clients replace state instead of patching
+it. realtime.dispatch says who may call each.
 """
 
 import datetime as dt
 import random
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from groups.models import Attendance, MeetingStatus, Membership, MembershipStatus, Role
-from realtime.protocol import ErrorCode, Frame, FrameError
+from groups.models import Attendance, Membership, MembershipStatus, Role
+from room.context import Room, require_live
+from room.errors import ErrorCode, RoomError
 
 from . import queue as talking
 from . import rounds
 from .feelings import clean_feeling_words
+from .library_services import library_filter
 from .models import FeelingShare, FloorHold, Prompt, PromptUse, Round, RoundKind, ScriptStep, Turn
 
-if TYPE_CHECKING:
-    from realtime.services import Room
 
-
-def _refuse(error: rounds.RoundError | talking.QueueError) -> FrameError:
-    return FrameError(error.code, error.message)
+def _refuse(error: rounds.RoundError | talking.QueueError) -> RoomError:
+    return RoomError(ErrorCode(error.code), error.message)
 
 
 # Reading live state ---------------------------------------------------------------------
@@ -183,7 +183,7 @@ def queue_payload(meeting, aliases: dict[int, str] | None = None) -> dict:
 # Saving -------------------------------------------------------------------------------
 
 
-def _save_queue(room: "Room", state: talking.QueueState) -> None:
+def _save_queue(room: Room, state: talking.QueueState) -> None:
     meeting = room.meeting
     before = queue_state(meeting)
     if state == before:
@@ -209,7 +209,7 @@ def _save_queue(room: "Room", state: talking.QueueState) -> None:
 
 
 def _apply_step(
-    room: "Room",
+    room: Room,
     round_: Round,
     step: rounds.RoundStep,
     *,
@@ -259,14 +259,14 @@ def _apply_step(
         room.log.append("round.started", {"round": payload}, actor=room.actor)
     elif not ended_payloads and new_turn is None and round_.ended_at is None:
         room.log.append("round.updated", {"round": payload}, actor=room.actor)
-    for turn, outcome in ended_payloads:
+    for turn, ended_as in ended_payloads:
         room.log.append(
             "turn.ended",
             {
                 "round_id": round_.pk,
                 "turn_id": turn.pk,
                 "membership_id": turn.membership_id,
-                "outcome": outcome,
+                "outcome": ended_as,
                 "round": payload,
             },
             actor=room.actor,
@@ -287,58 +287,42 @@ def _apply_step(
         room.log.append("round.ended", {"round_id": round_.pk, "round": payload}, actor=room.actor)
 
 
-# Frame handlers ------------------------------------------------------------------------
+# Actions ---------------------------------------------------------------------------------
 
 
-def _require_live(room: "Room") -> None:
-    if room.meeting.status != MeetingStatus.LIVE:
-        raise FrameError(ErrorCode.NOT_LIVE, "Open the circle first.")
-
-
-def round_start(room: "Room", frame: Frame) -> None:
-    _require_live(room)
-    meeting = room.meeting
-    if active_round(meeting.pk) is not None:
-        raise FrameError(ErrorCode.CONFLICT, "A round is already running. End it first.")
-    prompt = _prompt_for(room, frame.prompt_id, frame.prompt)
-    members = list(
-        Membership.objects.filter(circle_id=meeting.circle_id, status=MembershipStatus.ACTIVE)
-        .filter(attendances__meeting=meeting)
-        .order_by("attendances__joined_at", "pk")
-        .values_list("pk", "role")
-    )
-    present = turn_present_ids(meeting.pk, now=room.now)
-    participants = [pk for pk, _role in members if pk in present]
-    if not participants:
-        raise FrameError(ErrorCode.CONFLICT, "Nobody is here yet to take a turn.")
-    facilitators = {pk for pk, role in members if role == Role.FACILITATOR}
-    shuffled = None
-    if frame.order == "random":
-        shuffled = list(participants)
-        random.SystemRandom().shuffle(shuffled)
+def round_start(
+    room: Room,
+    *,
+    kind: str,
+    prompt_id: int | None = None,
+    prompt: str | None = None,
+    order: str = "seating",
+    seconds_per_turn: int | None = None,
+    quiet_seconds: int | None = None,
+) -> None:
+    require_live(room.meeting, room.actor)
+    if active_round(room.meeting.pk) is not None:
+        raise RoomError(ErrorCode.CONFLICT, "A round is already running. End it first.")
+    chosen = _prompt_for(room, prompt_id, prompt)
+    present = turn_present_ids(room.meeting.pk, now=room.now)
+    speakers = _round_order(room, order=order, present=present)
     try:
-        order = rounds.build_order(
-            participants=participants,
-            order=rounds.RoundOrder(frame.order),
-            facilitator_ids=facilitators,
-            shuffled=shuffled,
-        )
-        step = rounds.start_round(order=order, present=present)
+        step = rounds.start_round(order=speakers, present=present)
     except rounds.RoundError as error:
         raise _refuse(error) from None
-    quiet = frame.quiet_seconds or 0
+    quiet = quiet_seconds or 0
     round_ = Round.objects.create(
-        meeting=meeting,
-        kind=frame.kind,
-        order_kind=frame.order,
-        prompt=prompt if prompt and prompt.pk else None,
-        prompt_text=prompt.text if prompt else "",
-        prompt_strategy=prompt.strategy if prompt else "",
-        order=list(order),
-        outcomes=[None] * len(order),
+        meeting=room.meeting,
+        kind=kind,
+        order_kind=order,
+        prompt=chosen if chosen and chosen.pk else None,
+        prompt_text=chosen.text if chosen else "",
+        prompt_strategy=chosen.strategy if chosen else "",
+        order=list(speakers),
+        outcomes=[None] * len(speakers),
         current=None,
         turn_number=0,
-        seconds_per_turn=frame.seconds_per_turn,
+        seconds_per_turn=seconds_per_turn,
         quiet_until=room.now + dt.timedelta(seconds=quiet) if quiet else None,
         started_at=room.now,
     )
@@ -347,19 +331,43 @@ def round_start(room: "Room", frame: Frame) -> None:
     _apply_step(room, round_, step, present=present, starting=True)
 
 
-def _prompt_for(room: "Room", prompt_id: int | None, text: str | None) -> Prompt | None:
+def _round_order(room: Room, *, order: str, present: set[int]) -> tuple[int, ...]:
+    """Who speaks in which order: the people here, by when they arrived (seating),
+    shuffled, or with the facilitators first."""
+    members = list(
+        Membership.objects.filter(circle_id=room.meeting.circle_id, status=MembershipStatus.ACTIVE)
+        .filter(attendances__meeting=room.meeting)
+        .order_by("attendances__joined_at", "pk")
+        .values_list("pk", "role")
+    )
+    participants = [pk for pk, _role in members if pk in present]
+    if not participants:
+        raise RoomError(ErrorCode.CONFLICT, "Nobody is here yet to take a turn.")
+    shuffled = None
+    if order == "random":
+        shuffled = list(participants)
+        random.SystemRandom().shuffle(shuffled)
+    try:
+        return tuple(
+            rounds.build_order(
+                participants=participants,
+                order=rounds.RoundOrder(order),
+                facilitator_ids={pk for pk, role in members if role == Role.FACILITATOR},
+                shuffled=shuffled,
+            )
+        )
+    except rounds.RoundError as error:
+        raise _refuse(error) from None
+
+
+def _prompt_for(room: Room, prompt_id: int | None, text: str | None) -> Prompt | None:
     """A prompt from the circle's library (its use recorded), or the facilitator's own
     words as an unsaved Prompt (said once, not added to the library)."""
     if prompt_id is not None:
-        circle = room.meeting.circle
-        # The circle's library: built-ins for its kind (or "both") and its own prompts.
         # A partner circle's prompt never reaches a men's circle, nor another circle's.
-        prompt = Prompt.objects.filter(
-            Q(circle__isnull=True, kind__in=[circle.kind, "both"]) | Q(circle_id=circle.pk),
-            pk=prompt_id,
-        ).first()
+        prompt = Prompt.objects.filter(library_filter(room.meeting.circle), pk=prompt_id).first()
         if prompt is None:
-            raise FrameError(ErrorCode.NOT_FOUND, "That prompt isn't in this circle's library.")
+            raise RoomError(ErrorCode.NOT_FOUND, "That prompt isn't in this circle's library.")
         PromptUse.objects.create(
             prompt=prompt, circle_id=room.meeting.circle_id, meeting=room.meeting, used_at=room.now
         )
@@ -369,19 +377,21 @@ def _prompt_for(room: "Room", prompt_id: int | None, text: str | None) -> Prompt
     return None
 
 
-def _end_current_turn(room: "Room", frame: Frame, outcome: rounds.TurnOutcome, *, by_speaker: bool):
+def _end_current_turn(
+    room: Room, turn_id: int | None, outcome: rounds.TurnOutcome, *, by_speaker: bool
+) -> None:
     round_ = active_round(room.meeting.pk)
     if round_ is None:
-        raise FrameError(ErrorCode.CONFLICT, "There's no round running.")
+        raise RoomError(ErrorCode.CONFLICT, "There's no round running.")
     state = round_state(round_)
     turn = open_turn(round_)
     if by_speaker:
         if turn is None or turn.membership_id != room.actor.pk:
-            raise FrameError(ErrorCode.NOT_YOUR_TURN, "It isn't your turn right now.")
-        if frame.turn_id is not None and frame.turn_id != turn.pk:
-            raise FrameError(ErrorCode.CONFLICT, "That turn has already moved on.")
-    elif turn is None or frame.turn_id != turn.pk:
-        raise FrameError(ErrorCode.CONFLICT, "That turn has already moved on.")
+            raise RoomError(ErrorCode.NOT_YOUR_TURN, "It isn't your turn right now.")
+        if turn_id is not None and turn_id != turn.pk:
+            raise RoomError(ErrorCode.CONFLICT, "That turn has already moved on.")
+    elif turn is None or turn_id != turn.pk:
+        raise RoomError(ErrorCode.CONFLICT, "That turn has already moved on.")
     present = turn_present_ids(room.meeting.pk, now=room.now)
     try:
         step = rounds.end_turn(
@@ -392,26 +402,26 @@ def _end_current_turn(room: "Room", frame: Frame, outcome: rounds.TurnOutcome, *
     _apply_step(room, round_, step, present=present)
 
 
-def turn_done(room: "Room", frame: Frame) -> None:
-    _end_current_turn(room, frame, rounds.TurnOutcome.DONE, by_speaker=True)
+def turn_done(room: Room, *, turn_id: int | None = None) -> None:
+    _end_current_turn(room, turn_id, rounds.TurnOutcome.DONE, by_speaker=True)
 
 
-def turn_pass(room: "Room", frame: Frame) -> None:
-    _end_current_turn(room, frame, rounds.TurnOutcome.PASSED, by_speaker=True)
+def turn_pass(room: Room, *, turn_id: int | None = None) -> None:
+    _end_current_turn(room, turn_id, rounds.TurnOutcome.PASSED, by_speaker=True)
 
 
-def round_next(room: "Room", frame: Frame) -> None:
-    _end_current_turn(room, frame, rounds.TurnOutcome.DONE, by_speaker=False)
+def round_next(room: Room, *, turn_id: int) -> None:
+    _end_current_turn(room, turn_id, rounds.TurnOutcome.DONE, by_speaker=False)
 
 
-def round_skip(room: "Room", frame: Frame) -> None:
-    _end_current_turn(room, frame, rounds.TurnOutcome.SKIPPED, by_speaker=False)
+def round_skip(room: Room, *, turn_id: int) -> None:
+    _end_current_turn(room, turn_id, rounds.TurnOutcome.SKIPPED, by_speaker=False)
 
 
-def round_end(room: "Room", frame: Frame) -> None:
+def round_end(room: Room) -> None:
     round_ = active_round(room.meeting.pk)
     if round_ is None:
-        raise FrameError(ErrorCode.CONFLICT, "There's no round running.")
+        raise RoomError(ErrorCode.CONFLICT, "There's no round running.")
     try:
         step = rounds.end_round(round_state(round_))
     except rounds.RoundError as error:
@@ -419,21 +429,21 @@ def round_end(room: "Room", frame: Frame) -> None:
     _apply_step(room, round_, step, present=turn_present_ids(room.meeting.pk, now=room.now))
 
 
-def feelings_share(room: "Room", frame: Frame) -> None:
+def feelings_share(room: Room, *, words: tuple[str, ...] = (), weather: int | None = None) -> None:
     round_ = active_round(room.meeting.pk)
     turn = open_turn(round_) if round_ else None
-    if turn is None or turn.membership_id != room.actor.pk:
-        raise FrameError(ErrorCode.NOT_YOUR_TURN, "You can share feelings during your turn.")
+    if round_ is None or turn is None or turn.membership_id != room.actor.pk:
+        raise RoomError(ErrorCode.NOT_YOUR_TURN, "You can share feelings during your turn.")
     if round_.kind != RoundKind.CHECK_IN:
-        raise FrameError(ErrorCode.FORBIDDEN, "Feeling words belong to a check-in round.")
+        raise RoomError(ErrorCode.FORBIDDEN, "Feeling words belong to a check-in round.")
     try:
-        words = clean_feeling_words(frame.words)
+        clean = clean_feeling_words(list(words))
     except ValueError as error:
-        raise FrameError(ErrorCode.INVALID, f"“{error}” isn't one of the feeling words.") from None
-    if not words and frame.weather is None:
-        raise FrameError(ErrorCode.INVALID, "Pick a feeling word or a weather number.")
+        raise RoomError(ErrorCode.INVALID, f"“{error}” isn't one of the feeling words.") from None
+    if not clean and weather is None:
+        raise RoomError(ErrorCode.INVALID, "Pick a feeling word or a weather number.")
     FeelingShare.objects.create(
-        turn=turn, membership=room.actor, words=words, weather=frame.weather, created_at=room.now
+        turn=turn, membership=room.actor, words=clean, weather=weather, created_at=room.now
     )
     room.log.append(
         "feelings.shared",
@@ -441,15 +451,15 @@ def feelings_share(room: "Room", frame: Frame) -> None:
             "round_id": round_.pk,
             "turn_id": turn.pk,
             "membership_id": room.actor.pk,
-            "words": words,
-            "weather": frame.weather,
+            "words": clean,
+            "weather": weather,
         },
         actor=room.actor,
     )
 
 
-def hand_raise(room: "Room", frame: Frame) -> None:
-    _require_live(room)
+def hand_raise(room: Room) -> None:
+    require_live(room.meeting, room.actor)
     try:
         state = talking.raise_hand(
             queue_state(room.meeting),
@@ -462,60 +472,62 @@ def hand_raise(room: "Room", frame: Frame) -> None:
     _save_queue(room, state)
 
 
-def hand_lower(room: "Room", frame: Frame) -> None:
+def hand_lower(room: Room) -> None:
     _save_queue(room, talking.lower_hand(queue_state(room.meeting), membership_id=room.actor.pk))
 
 
-def floor_grant(room: "Room", frame: Frame) -> None:
-    _require_live(room)
+def floor_grant(room: Room, *, membership_id: int) -> None:
+    require_live(room.meeting, room.actor)
     member = Membership.objects.filter(
-        pk=frame.membership_id, circle_id=room.meeting.circle_id, status=MembershipStatus.ACTIVE
+        pk=membership_id, circle_id=room.meeting.circle_id, status=MembershipStatus.ACTIVE
     ).first()
     if member is None:
-        raise FrameError(ErrorCode.NOT_FOUND, "That person isn't in this circle.")
+        raise RoomError(ErrorCode.NOT_FOUND, "That person isn't in this circle.")
     _save_queue(room, talking.grant_floor(queue_state(room.meeting), membership_id=member.pk))
 
 
-def floor_release(room: "Room", frame: Frame) -> None:
+def floor_release(room: Room) -> None:
     _save_queue(room, talking.release_floor(queue_state(room.meeting)))
 
 
-def queue_move(room: "Room", frame: Frame) -> None:
+def queue_move(room: Room, *, membership_id: int, position: int) -> None:
     try:
         state = talking.move(
-            queue_state(room.meeting), membership_id=frame.membership_id, position=frame.position
+            queue_state(room.meeting), membership_id=membership_id, position=position
         )
     except talking.QueueError as error:
         raise _refuse(error) from None
     _save_queue(room, state)
 
 
-def queue_remove(room: "Room", frame: Frame) -> None:
+def queue_remove(room: Room, *, membership_id: int) -> None:
     """A facilitator lowers someone's hand for him."""
     state = queue_state(room.meeting)
-    if talking.position_of(state, frame.membership_id) is None:
-        raise FrameError(ErrorCode.NOT_FOUND, "That person isn't waiting to speak.")
-    _save_queue(room, talking.lower_hand(state, membership_id=frame.membership_id))
+    if talking.position_of(state, membership_id) is None:
+        raise RoomError(ErrorCode.NOT_FOUND, "That person isn't waiting to speak.")
+    _save_queue(room, talking.lower_hand(state, membership_id=membership_id))
 
 
-def queue_mode(room: "Room", frame: Frame) -> None:
+def queue_mode(
+    room: Room, *, talking_piece: bool | None = None, progressive: bool | None = None
+) -> None:
     current = queue_state(room.meeting)
     state = talking.set_mode(
         current,
-        talking_piece=current.talking_piece if frame.talking_piece is None else frame.talking_piece,
-        progressive=current.progressive if frame.progressive is None else frame.progressive,
+        talking_piece=current.talking_piece if talking_piece is None else talking_piece,
+        progressive=current.progressive if progressive is None else progressive,
         spoken_counts=spoken_counts(room.meeting.pk),
     )
     _save_queue(room, state)
 
 
-def prompt_push(room: "Room", frame: Frame) -> None:
-    prompt = _prompt_for(room, frame.prompt_id, frame.prompt)
-    if prompt is None:
-        raise FrameError(ErrorCode.INVALID, "Choose a prompt or write one.")
+def prompt_push(room: Room, *, prompt_id: int | None = None, prompt: str | None = None) -> None:
+    chosen = _prompt_for(room, prompt_id, prompt)
+    if chosen is None:
+        raise RoomError(ErrorCode.INVALID, "Choose a prompt or write one.")
     room.log.append(
         "prompt.pushed",
-        {"prompt": {"id": prompt.pk, "text": prompt.text, "strategy": prompt.strategy or None}},
+        {"prompt": {"id": chosen.pk, "text": chosen.text, "strategy": chosen.strategy or None}},
         actor=room.actor,
     )
 
@@ -550,16 +562,14 @@ def meeting_script(meeting):
     )
 
 
-def phase_set(room: "Room", frame: Frame) -> None:
+def phase_set(room: Room, *, step_id: int | None) -> None:
     meeting = room.meeting
     step = None
-    if frame.step_id is not None:
+    if step_id is not None:
         script = meeting_script(meeting)
-        step = (
-            ScriptStep.objects.filter(pk=frame.step_id, script=script).first() if script else None
-        )
+        step = ScriptStep.objects.filter(pk=step_id, script=script).first() if script else None
         if step is None:
-            raise FrameError(ErrorCode.NOT_FOUND, "That step isn't in this meeting's agenda.")
+            raise RoomError(ErrorCode.NOT_FOUND, "That step isn't in this meeting's agenda.")
         if meeting.script_id is None:
             meeting.script = script
     meeting.current_step = step
@@ -575,7 +585,7 @@ def phase_set(room: "Room", frame: Frame) -> None:
 # Presence and membership changes ----------------------------------------------------------
 
 
-def round_member_arrived(room: "Room") -> None:
+def round_member_arrived(room: Room) -> None:
     """A member (re)connects: late joiners go to the end of an active round; one who
     comes back before his turn keeps his place."""
     round_ = active_round(room.meeting.pk)
@@ -592,7 +602,7 @@ def round_member_arrived(room: "Room") -> None:
     room.log.append("round.updated", {"round": round_payload(round_, present=present)})
 
 
-def round_member_departed(room: "Room") -> None:
+def round_member_departed(room: Room) -> None:
     """Called after the presence grace period: if it was his turn, the round moves on."""
     round_ = active_round(room.meeting.pk)
     if round_ is None:
@@ -611,7 +621,7 @@ def round_member_departed(room: "Room") -> None:
     _apply_step(room, round_, step, present=present)
 
 
-def round_member_removed(room: "Room", member: Membership) -> None:
+def round_member_removed(room: Room, member: Membership) -> None:
     round_ = active_round(room.meeting.pk)
     present = turn_present_ids(room.meeting.pk, now=room.now) - {member.pk}
     if round_ is not None:
@@ -622,7 +632,7 @@ def round_member_removed(room: "Room", member: Membership) -> None:
     _save_queue(room, state)
 
 
-def round_close_for_meeting_end(room: "Room") -> None:
+def round_close_for_meeting_end(room: Room) -> None:
     round_ = active_round(room.meeting.pk)
     if round_ is not None:
         _apply_step(room, round_, rounds.end_round(round_state(round_)), present=set())
@@ -641,23 +651,3 @@ def facilitation_snapshot(meeting, *, present: set[int]) -> dict:
         "step": step_payload(meeting.current_step),
         "step_started_at": meeting.step_started_at.isoformat() if meeting.step_started_at else None,
     }
-
-
-HANDLERS = {
-    "round.start": (round_start, True),
-    "round.next": (round_next, True),
-    "round.skip": (round_skip, True),
-    "round.end": (round_end, True),
-    "turn.done": (turn_done, False),
-    "turn.pass": (turn_pass, False),
-    "feelings.share": (feelings_share, False),
-    "hand.raise": (hand_raise, False),
-    "hand.lower": (hand_lower, False),
-    "floor.grant": (floor_grant, True),
-    "floor.release": (floor_release, True),
-    "queue.move": (queue_move, True),
-    "queue.remove": (queue_remove, True),
-    "queue.mode": (queue_mode, True),
-    "prompt.push": (prompt_push, True),
-    "phase.set": (phase_set, True),
-}

@@ -1,11 +1,11 @@
 """Forms only parse and validate input; the services in groups.services apply the
 rules and write. Nothing here calls save() on a model."""
 
-import zoneinfo
-
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import time_zone_choices
 
 from .models import Circle, Role
 from .services import CIRCLE_FIELDS, CircleRuleError
@@ -30,19 +30,6 @@ def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
     code = getattr(error, "code", None)
     field = FIELD_FOR_CODE.get(code) if isinstance(error, CircleRuleError) and code else None
     form.add_error(field if field in form.fields else None, error)
-
-
-def time_zone_choices(*, include: str = "") -> list[tuple[str, str]]:
-    """Region/City zones people recognise, plus UTC (and the current value, if unusual)."""
-    names = {
-        name
-        for name in zoneinfo.available_timezones()
-        if "/" in name and not name.startswith(("Etc/", "SystemV/", "posix/", "right/"))
-    }
-    names.add("UTC")
-    if include:
-        names.add(include)
-    return [(name, name.replace("_", " ")) for name in sorted(names)]
 
 
 class JoinForm(forms.Form):

@@ -243,8 +243,11 @@ class MeetingStatus(models.TextChoices):
 
 
 class Meeting(models.Model):
-    """One weekly meeting. Its event log (realtime.MeetingEvent) numbers events 1, 2, 3 …:
-    services allocate the next seq with this row locked, so there are no gaps or repeats."""
+    """One weekly meeting. Its event log (room.MeetingEvent) numbers events 1, 2, 3 …:
+    room.log allocates the next seq with this row locked, so there are no gaps or repeats."""
+
+    # Not a column: the newest seq, read by room.log.lock_meeting once the row is locked.
+    newest_seq: int
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     circle = models.ForeignKey(Circle, on_delete=models.CASCADE, related_name="meetings")

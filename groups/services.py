@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 
+from . import signals
 from .access import require_facilitator
 from .models import (
     CURRENT_STATUSES,
@@ -212,6 +213,8 @@ def circle_update(*, actor: Membership, circle: Circle, **fields: object) -> Cir
             agreements_accepted_at=circle.agreements_updated_at
         )
     circle.save()
+    if circle.agreements != before["agreements"]:
+        signals.agreements_changed.send(sender=Circle, circle=circle)
     if any(getattr(circle, name) != before[name] for name in SCHEDULE_FIELDS):
         meetings_reschedule(circle=circle)
     return circle
@@ -297,6 +300,8 @@ def membership_decline(*, actor: Membership, membership: Membership) -> Membersh
 
 @transaction.atomic
 def membership_remove(*, actor: Membership, membership: Membership) -> Membership:
+    """Also lets him out of any meeting he is in right now (groups.signals)."""
+    signals.membership_ending.send(sender=Membership, membership=membership)
     membership = _facilitator_changes(actor, membership)
     if membership.pk == actor.pk:
         raise CircleRuleError(_("You can't remove yourself; leave the circle instead."), "self")
@@ -304,6 +309,7 @@ def membership_remove(*, actor: Membership, membership: Membership) -> Membershi
         raise CircleRuleError(_("Only current members can be removed."), "not_active")
     membership.status = MembershipStatus.REMOVED
     membership.save(update_fields=["status", "updated_at"])
+    signals.membership_ended.send(sender=Membership, membership=membership, actor=actor)
     return membership
 
 
@@ -332,6 +338,8 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: str)
 
 @transaction.atomic
 def membership_leave(*, membership: Membership) -> Membership:
+    """Also lets him out of any meeting he is in right now (groups.signals)."""
+    signals.membership_ending.send(sender=Membership, membership=membership)
     _lock_circle(membership.circle)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.status not in CURRENT_STATUSES:
@@ -343,6 +351,7 @@ def membership_leave(*, membership: Membership) -> Membership:
         )
     membership.status = MembershipStatus.LEFT
     membership.save(update_fields=["status", "updated_at"])
+    signals.membership_ended.send(sender=Membership, membership=membership, actor=membership)
     return membership
 
 

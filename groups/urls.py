@@ -43,5 +43,4 @@ urlpatterns = [
         name="invite_revoke",
     ),
     path("invite/<str:token>/", views.invite_landing, name="invite"),
-    path("meetings/<uuid:meeting_id>/", views.meeting_room, name="meeting_room"),
 ]

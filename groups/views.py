@@ -11,24 +11,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from realtime import services as realtime_services
-
 from . import selectors, services
 from .access import (
-    NOT_ALLOWED,
-    NOT_LOGGED_IN,
-    AccessDenied,
     access_circle,
     access_circle_as_facilitator,
     access_listed_circle,
-    access_meeting,
     active_membership,
 )
 from .forms import (
@@ -250,7 +244,7 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
     error = None
     if request.method == "POST":
         try:
-            realtime_services.membership_leave_everywhere(membership=membership)
+            services.membership_leave(membership=membership)
         except ValidationError as err:
             error = err
         else:
@@ -262,30 +256,6 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("groups:dashboard")
     context = {"circle": membership.circle, "membership": membership, "errors": error}
     return render(request, "groups/leave.html", context, status=ERROR_STATUS if error else 200)
-
-
-@login_required
-def meeting_room(request: HttpRequest, meeting_id) -> HttpResponse:
-    try:
-        membership = access_meeting(user=request.user, meeting_id=meeting_id, allow_ended=True)
-    except AccessDenied as denied:
-        if denied.code == NOT_LOGGED_IN:
-            return redirect_to_login(request.get_full_path())
-        if denied.code == NOT_ALLOWED:
-            circle = selectors.meeting_circle(meeting_id=meeting_id)
-            waiting = circle and active_membership(user=request.user, circle=circle)
-            if circle and waiting and not waiting.has_accepted_agreements:
-                url = reverse("groups:agreements", kwargs={"slug": circle.slug})
-                return redirect(f"{url}?{urlencode({'next': request.path})}")
-        raise Http404("No such meeting.") from None
-    meeting = membership.meeting  # type: ignore[attr-defined]  # set by access_meeting
-    context = {
-        "meeting": meeting,
-        "circle": meeting.circle,
-        "membership": membership,
-        "ws_path": f"/ws/meetings/{meeting.public_id}/",
-    }
-    return render(request, "meetings/room.html", context)
 
 
 # Facilitators' pages ------------------------------------------------------------------------
@@ -323,9 +293,7 @@ def circle_edit(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                realtime_services.circle_update_everywhere(
-                    actor=membership, circle=circle, **form.service_fields()
-                )
+                services.circle_update(actor=membership, circle=circle, **form.service_fields())
             except ValidationError as err:
                 add_service_error(form, err)
             else:
@@ -407,8 +375,8 @@ def request_decline(request: HttpRequest, slug: str, membership_id: int) -> Http
 def member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
     def action(circle, actor):
         target = selectors.circle_membership(circle=circle, membership_id=membership_id)
-        # The room's own removal: also ends his turn and closes his open sockets.
-        return realtime_services.membership_remove_everywhere(actor=actor, membership=target)
+        # As the room's own removal: his turn ends and his open sockets close.
+        return services.membership_remove(actor=actor, membership=target)
 
     return _facilitator_action(
         request,

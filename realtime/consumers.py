@@ -15,10 +15,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from groups.access import AccessDenied
+from room import broadcast
+from room.context import Seat
+from room.errors import AccessDenied, ErrorCode, RoomError
 
-from . import broadcast, layer_watch, protocol, services
-from .protocol import RESYNC_BATCH, ErrorCode, FrameError, dumps, frame_ref, parse_frame
+from . import layer_watch, presence, protocol, services
+from .dispatch import budgets, over_budget_error, perform
+from .protocol import RESYNC_BATCH, dumps, frame_ref, parse_frame
 from .selectors import meeting_snapshot
 
 logger = logging.getLogger(__name__)
@@ -28,7 +31,7 @@ _pending_departures: set[asyncio.Task] = set()
 
 
 class MeetingConsumer(AsyncWebsocketConsumer):
-    seat: services.Seat | None = None
+    seat: Seat | None = None
 
     async def dispatch(self, message: dict) -> None:
         """Channels 4.2+ hops to a thread to close stale DB connections before every
@@ -46,7 +49,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
         try:
             self.seat = await call_service(
-                services.room_enter, user=self.scope.get("user"), meeting_id=meeting_id
+                presence.room_enter, user=self.scope.get("user"), meeting_id=meeting_id
             )
         except AccessDenied as denied:
             await self.close(code=denied.code)
@@ -85,7 +88,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             return
         self.seat = None
         layer_watch.unregister(self)
-        left_at = await call_service(services.room_leave, seat=seat)
+        left_at = await call_service(presence.room_leave, seat=seat)
         if left_at is not None:
             task = asyncio.create_task(_confirm_departure(seat, left_at))
             _pending_departures.add(task)
@@ -105,33 +108,26 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 logger.warning("could not leave group %s: %s", group, type(error).__name__)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.seat is None:
+        seat = self.seat
+        if seat is None:
             return
-        raw = text_data if text_data is not None else bytes_data
         try:
             # Frames are JSON text: a binary frame is refused even if its bytes are JSON.
             frame = parse_frame(text_data)
-        except FrameError as error:
+        except RoomError as error:
+            raw = text_data if text_data is not None else bytes_data
             await self._send_error(getattr(error, "ref", None) or frame_ref(raw), error)
             return
         try:
-            if frame.type == "resync":
-                await self._resync(frame.after)
+            if not budgets.take(seat, frame.command):
+                raise over_budget_error()
+            if isinstance(frame.command, protocol.Resync):
+                await self._resync(frame.command.after)
                 return
-            now = timezone.now()
-            if frame.type == "chat.send":
-                accepted = await call_service(
-                    services.chat_send,
-                    seat=self.seat,
-                    body=frame.body,
-                    client_id=frame.client_id,
-                    now=now,
-                )
-            else:
-                accepted = await call_service(
-                    services.frame_apply, seat=self.seat, frame=frame, now=now
-                )
-        except FrameError as error:
+            accepted = await call_service(
+                perform, seat=seat, command=frame.command, now=timezone.now()
+            )
+        except RoomError as error:
             await self._send_error(frame.id, error)
             if error.close_code:
                 await self.close(code=error.close_code)
@@ -141,12 +137,12 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             logger.exception(
                 "frame failed: type=%s meeting=%s membership=%s",
                 frame.type,
-                self.seat.meeting_pk if self.seat else None,
-                self.seat.membership_id if self.seat else None,
+                seat.meeting_pk,
+                seat.membership_id,
             )
             await self._send_error(
                 frame.id,
-                FrameError(
+                RoomError(
                     ErrorCode.SERVER_ERROR, "Something went wrong on our side. Please try again."
                 ),
             )
@@ -158,15 +154,15 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             events, newest = await database_sync_to_async(services.events_after)(
                 seat=self.seat, after=after, limit=RESYNC_BATCH
             )
-            await self.send(text_data=dumps({"type": "events", "events": events, "seq": newest}))
+            await self.send(text_data=dumps(protocol.events_batch(events, newest)))
             if len(events) < RESYNC_BATCH:
                 return
             after = events[-1]["seq"]
 
-    async def _send_error(self, ref: str | None, error: FrameError) -> None:
+    async def _send_error(self, ref: str | None, error: RoomError) -> None:
         await self.send(text_data=dumps(protocol.error(ref, error.code, error.message)))
 
-    # Channel-layer deliveries (see realtime.broadcast) --------------------------------
+    # Channel-layer deliveries (see room.broadcast) --------------------------------
 
     async def room_frames(self, message: dict) -> None:
         for text in message["frames"]:
@@ -197,9 +193,9 @@ async def call_service(service, **kwargs):
         await broadcast.deliver(collected, token)
 
 
-async def _confirm_departure(seat: services.Seat, left_at) -> None:
+async def _confirm_departure(seat: Seat, left_at) -> None:
     await asyncio.sleep(settings.HEARTH_PRESENCE_GRACE_SECONDS)
     try:
-        await call_service(services.room_absence_confirm, seat=seat, left_at=left_at)
+        await call_service(presence.room_absence_confirm, seat=seat, left_at=left_at)
     except Exception:
         logger.exception("presence: could not confirm departure of %s", seat.membership_id)

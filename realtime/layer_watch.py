@@ -20,7 +20,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from .protocol import CloseCode
+from room.errors import CloseCode
 
 logger = logging.getLogger(__name__)
 

@@ -1,40 +1,9 @@
-"""The meeting's event log: everything that changed a meeting, in order.
-
-Invariant: per meeting, `seq` runs 1, 2, 3 … with no gaps and no repeats, in the
-order the changes were applied. Services allocate it as the newest seq + 1 with the
-meeting row locked, in the same transaction that writes the change.
-"""
+"""What the room keeps for its facilitators: flags on messages and crisis alerts.
+(The event log itself is room.models.MeetingEvent.)"""
 
 from django.db import models
 
 from groups.models import Meeting, Membership
-
-
-class MeetingEvent(models.Model):
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="events")
-    seq = models.PositiveBigIntegerField()
-    type = models.CharField(max_length=40)
-    payload = models.JSONField(default=dict)
-    actor = models.ForeignKey(
-        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    # NULL, not "", so the unique constraint applies only to frames that carry one.
-    client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    created_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["meeting", "seq"]
-        constraints = [
-            models.UniqueConstraint(fields=["meeting", "seq"], name="event_seq_unique"),
-            models.UniqueConstraint(
-                fields=["meeting", "actor", "client_id"],
-                condition=models.Q(client_id__isnull=False),
-                name="event_client_id_once",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.meeting_id}#{self.seq} {self.type}"
 
 
 class MessageReport(models.Model):

@@ -1,13 +1,21 @@
-"""The live meeting protocol's shapes, in one leaf module (see docs/protocol.md).
+"""The live meeting protocol's shapes, in one module (see docs/protocol.md).
 
-Inbound frames are parsed into typed, validated messages here, so that nothing past
-this module sees raw JSON. A bad frame raises FrameError with a protocol error code;
-it never closes the connection and never changes state.
+Inbound: a frame's JSON becomes a typed command (a frozen dataclass per frame type,
+each field with its rule), so nothing past this module sees raw JSON. A bad frame
+raises RoomError (`invalid`); it never closes the connection and never changes state.
+Outbound: every frame the server writes is built by a function at the end of this
+module.
 """
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Protocol
+
+from room.broadcast import dumps
+from room.errors import ErrorCode, RoomError
+
+__all__ = ["dumps"]
 
 MAX_FRAME_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 16
@@ -20,57 +28,19 @@ SNAPSHOT_NOTICES = 20  # open crisis alerts, and open reports, in a facilitator'
 RESYNC_BATCH = 500
 
 
-class ErrorCode:
-    INVALID = "invalid"
-    FORBIDDEN = "forbidden"
-    NOT_YOUR_TURN = "not_your_turn"
-    MUTED = "muted"
-    RATE_LIMITED = "rate_limited"
-    NOT_LIVE = "not_live"
-    NOT_FOUND = "not_found"
-    CONFLICT = "conflict"
-    SERVER_ERROR = "server_error"
-
-
-class CloseCode:
-    NOT_LOGGED_IN = 4401
-    NOT_ALLOWED = 4403
-    NOT_FOUND = 4404
-    ENDED = 4410
-    LAYER_LOST = 4012  # not final: reconnect and resync (realtime.layer_watch)
-
-
-class FrameError(Exception):
-    """A frame was refused. `message` is written for a person."""
-
-    def __init__(self, code: str, message: str, *, close_code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.close_code = close_code
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A parsed client frame: its type, optional id (echoed as `ref`) and fields."""
-
-    type: str
-    id: str | None
-    fields: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.fields[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
+SNAPSHOT_MAX_BYTES = 256 * 1024
+"""A snapshot is never larger (tests/realtime/test_moderation.py fills every list to
+its bound): daphne refuses frames over 1 MiB, and a phone should not wait for more."""
 
 # Field rules ---------------------------------------------------------------------------
-# Each rule takes the raw value and returns the clean one, or raises FrameError.
+# Each rule takes the raw value and returns the clean one, or raises RoomError.
 
 
-def _invalid(message: str) -> FrameError:
-    return FrameError(ErrorCode.INVALID, message)
+Rule = Callable[[str, Any], Any]
+
+
+def _invalid(message: str) -> RoomError:
+    return RoomError(ErrorCode.INVALID, message)
 
 
 def storable(value: str) -> bool:
@@ -123,7 +93,7 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= MAX_ID_CHARS and storable(value)
 
 
-def text(*, min_len: int = 0, max_len: int, strip: bool = True):
+def text(*, min_len: int = 0, max_len: int, strip: bool = True) -> Rule:
     def rule(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise _invalid(f"“{name}” must be text.")
@@ -132,19 +102,19 @@ def text(*, min_len: int = 0, max_len: int, strip: bool = True):
                 f"“{name}” has a character we can't keep (a null character or half of an "
                 "emoji). Please take it out and try again."
             )
-        value = value.strip() if strip else value
-        if len(value) < min_len:
+        clean: str = value.strip() if strip else value
+        if len(clean) < min_len:
             raise _invalid(
                 f"“{name}” can't be empty." if min_len == 1 else f"“{name}” is too short."
             )
-        if len(value) > max_len:
+        if len(clean) > max_len:
             raise _invalid(f"“{name}” is too long (at most {max_len} characters).")
-        return value
+        return clean
 
     return rule
 
 
-def integer(*, minimum: int | None = None, maximum: int | None = None):
+def integer(*, minimum: int | None = None, maximum: int | None = None) -> Rule:
     def rule(name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _invalid(f"“{name}” must be a whole number.")
@@ -163,107 +133,274 @@ def boolean(name: str, value: Any) -> bool:
     return value
 
 
-def choice(*options: str):
+def choice(*options: str) -> Rule:
     def rule(name: str, value: Any) -> str:
-        if value not in options:
+        if not isinstance(value, str) or value not in options:
             raise _invalid(f"“{name}” must be one of: {', '.join(options)}.")
         return value
 
     return rule
 
 
-def optional(inner):
+def optional(inner: Rule) -> Rule:
     def rule(name: str, value: Any) -> Any:
         return None if value is None else inner(name, value)
 
     return rule
 
 
-def list_of(inner, *, max_items: int):
-    def rule(name: str, value: Any) -> list:
+def list_of(inner: Rule, *, max_items: int) -> Rule:
+    def rule(name: str, value: Any) -> tuple[Any, ...]:
         if not isinstance(value, list):
             raise _invalid(f"“{name}” must be a list.")
         if len(value) > max_items:
             raise _invalid(f"“{name}” has too many items (at most {max_items}).")
-        return [inner(name, item) for item in value]
+        return tuple(inner(name, item) for item in value)
 
     return rule
 
 
-REQUIRED = object()
+_REQUIRED: Any = MISSING
 ID = integer(minimum=1)
 SEQ = integer(minimum=1)
 REACTION_KINDS = ("heard", "respect", "support")
 ROUND_KINDS = ("check_in", "check_out", "topic")
 ROUND_ORDERS = ("seating", "random", "facilitator_first")
+MAX_REASON_CHARS = 500
+MAX_PROMPT_CHARS = 500
 
-# type -> {field: (rule, default)}; default REQUIRED means the field must be present.
-MEMBER_FRAMES: dict[str, dict[str, tuple[Any, Any]]] = {
-    "resync": {"after": (integer(minimum=0), REQUIRED)},
-    "chat.send": {
-        "body": (text(min_len=1, max_len=MAX_BODY_CHARS), REQUIRED),
-        "client_id": (optional(text(min_len=1, max_len=MAX_ID_CHARS, strip=False)), None),
-    },
-    "hand.raise": {},
-    "hand.lower": {},
-    "turn.done": {"turn_id": (optional(ID), None)},
-    "turn.pass": {"turn_id": (optional(ID), None)},
-    "reaction.send": {
-        "target_seq": (SEQ, REQUIRED),
-        "kind": (choice(*REACTION_KINDS), REQUIRED),
-    },
-    "message.report": {
-        "target_seq": (SEQ, REQUIRED),
-        "reason": (text(max_len=500), ""),
-    },
-    "feelings.share": {
-        "words": (list_of(text(min_len=1, max_len=30), max_items=6), []),
-        "weather": (optional(integer(minimum=1, maximum=10)), None),
-    },
-}
 
-FACILITATOR_FRAMES: dict[str, dict[str, tuple[Any, Any]]] = {
-    "meeting.open": {},
-    "meeting.end": {},
-    "phase.set": {"step_id": (optional(ID), REQUIRED)},
-    "round.start": {
-        "kind": (choice(*ROUND_KINDS), REQUIRED),
-        "prompt_id": (optional(ID), None),
-        "prompt": (optional(text(min_len=1, max_len=500)), None),
-        "order": (choice(*ROUND_ORDERS), "seating"),
-        "seconds_per_turn": (optional(integer(minimum=10, maximum=1800)), None),
-        "quiet_seconds": (optional(integer(minimum=0, maximum=300)), None),
-    },
-    "round.next": {"turn_id": (ID, REQUIRED)},
-    "round.skip": {"turn_id": (ID, REQUIRED)},
-    "round.end": {},
-    "floor.grant": {"membership_id": (ID, REQUIRED)},
-    "floor.release": {},
-    "queue.move": {"membership_id": (ID, REQUIRED), "position": (integer(minimum=0), REQUIRED)},
-    # Extension: take someone's raised hand down (he left for good, or asked to).
-    "queue.remove": {"membership_id": (ID, REQUIRED)},
-    "queue.mode": {
-        "talking_piece": (optional(boolean), None),
-        "progressive": (optional(boolean), None),
-    },
-    "prompt.push": {
-        "prompt_id": (optional(ID), None),
-        "prompt": (optional(text(min_len=1, max_len=500)), None),
-    },
-    "member.mute": {
-        "membership_id": (ID, REQUIRED),
-        "minutes": (integer(minimum=1, maximum=240), 10),
-    },
-    "member.unmute": {"membership_id": (ID, REQUIRED)},
-    "member.remove": {"membership_id": (ID, REQUIRED)},
-    "message.delete": {"target_seq": (SEQ, REQUIRED)},
-}
+def arg(rule: Rule, default: Any = _REQUIRED) -> Any:
+    """A command field: its rule, and its default when the frame leaves it out (none:
+    the field must be present)."""
+    return field(default=default, metadata={"rule": rule})
 
-FRAME_TYPES = MEMBER_FRAMES | FACILITATOR_FRAMES
+
+class Command:
+    """A client frame's meaning, fields typed and checked. Subclasses are frozen
+    dataclasses; `type` is the frame's type on the wire."""
+
+    type: ClassVar[str]
+
+    def arguments(self) -> dict[str, Any]:
+        """The fields as keyword arguments for the command's action."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+COMMANDS: dict[str, type[Command]] = {}
+
+
+def command(frame_type: str) -> Callable[[type[Command]], type[Command]]:
+    def register(cls: type[Command]) -> type[Command]:
+        cls.type = frame_type
+        frozen = dataclass(frozen=True, slots=True)(cls)
+        COMMANDS[frame_type] = frozen
+        return frozen
+
+    return register
+
+
+# Members' commands (facilitators may send them too) -----------------------------------
+
+
+@command("resync")
+class Resync(Command):
+    after: int = arg(integer(minimum=0))
+
+
+@command("chat.send")
+class ChatSend(Command):
+    body: str = arg(text(min_len=1, max_len=MAX_BODY_CHARS))
+    client_id: str | None = arg(optional(text(min_len=1, max_len=MAX_ID_CHARS, strip=False)), None)
+
+
+@command("hand.raise")
+class HandRaise(Command):
+    pass
+
+
+@command("hand.lower")
+class HandLower(Command):
+    pass
+
+
+@command("turn.done")
+class TurnDone(Command):
+    turn_id: int | None = arg(optional(ID), None)
+
+
+@command("turn.pass")
+class TurnPass(Command):
+    turn_id: int | None = arg(optional(ID), None)
+
+
+@command("reaction.send")
+class ReactionSend(Command):
+    target_seq: int = arg(SEQ)
+    kind: str = arg(choice(*REACTION_KINDS))
+
+
+@command("message.report")
+class MessageReport(Command):
+    target_seq: int = arg(SEQ)
+    reason: str = arg(text(max_len=MAX_REASON_CHARS), "")
+
+
+@command("feelings.share")
+class FeelingsShare(Command):
+    words: tuple[str, ...] = arg(list_of(text(min_len=1, max_len=30), max_items=6), ())
+    weather: int | None = arg(optional(integer(minimum=1, maximum=10)), None)
+
+
+# Facilitators' commands ----------------------------------------------------------------
+
+
+@command("meeting.open")
+class MeetingOpen(Command):
+    pass
+
+
+@command("meeting.end")
+class MeetingEnd(Command):
+    pass
+
+
+@command("phase.set")
+class PhaseSet(Command):
+    step_id: int | None = arg(optional(ID))  # required, may be null (no step)
+
+
+@command("round.start")
+class RoundStart(Command):
+    kind: str = arg(choice(*ROUND_KINDS))
+    prompt_id: int | None = arg(optional(ID), None)
+    prompt: str | None = arg(optional(text(min_len=1, max_len=MAX_PROMPT_CHARS)), None)
+    order: str = arg(choice(*ROUND_ORDERS), "seating")
+    seconds_per_turn: int | None = arg(optional(integer(minimum=10, maximum=1800)), None)
+    quiet_seconds: int | None = arg(optional(integer(minimum=0, maximum=300)), None)
+
+
+@command("round.next")
+class RoundNext(Command):
+    turn_id: int = arg(ID)
+
+
+@command("round.skip")
+class RoundSkip(Command):
+    turn_id: int = arg(ID)
+
+
+@command("round.end")
+class RoundEnd(Command):
+    pass
+
+
+@command("floor.grant")
+class FloorGrant(Command):
+    membership_id: int = arg(ID)
+
+
+@command("floor.release")
+class FloorRelease(Command):
+    pass
+
+
+@command("queue.move")
+class QueueMove(Command):
+    membership_id: int = arg(ID)
+    position: int = arg(integer(minimum=0))
+
+
+@command("queue.remove")
+class QueueRemove(Command):
+    """[ext] Take someone's raised hand down (he left for good, or asked to)."""
+
+    membership_id: int = arg(ID)
+
+
+@command("queue.mode")
+class QueueMode(Command):
+    talking_piece: bool | None = arg(optional(boolean), None)
+    progressive: bool | None = arg(optional(boolean), None)
+
+
+@command("prompt.push")
+class PromptPush(Command):
+    prompt_id: int | None = arg(optional(ID), None)
+    prompt: str | None = arg(optional(text(min_len=1, max_len=MAX_PROMPT_CHARS)), None)
+
+
+@command("member.mute")
+class MemberMute(Command):
+    membership_id: int = arg(ID)
+    minutes: int = arg(integer(minimum=1, maximum=240), 10)
+
+
+@command("member.unmute")
+class MemberUnmute(Command):
+    membership_id: int = arg(ID)
+
+
+@command("member.remove")
+class MemberRemove(Command):
+    membership_id: int = arg(ID)
+
+
+@command("message.delete")
+class MessageDelete(Command):
+    target_seq: int = arg(SEQ)
+
+
+@command("report.resolve")
+class ReportResolve(Command):
+    """[ext] A facilitator has looked at a flag: it leaves the open list."""
+
+    report_id: int = arg(ID)
+
+
+# Parsing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A parsed client frame: its optional id (echoed as `ref`) and its command."""
+
+    id: str | None
+    command: Command
+
+    @property
+    def type(self) -> str:
+        return self.command.type
+
+
+def _refused(error: RoomError, ref: str | None) -> RoomError:
+    error.ref = ref  # type: ignore[attr-defined]
+    return error
 
 
 def parse_frame(raw: str | bytes | None) -> Frame:
-    """Turn one websocket text frame into a Frame, or raise FrameError (`invalid`)."""
+    """Turn one websocket text frame into a Frame, or raise RoomError (`invalid`)."""
+    data = _frame_object(raw)
+    frame_id = data.get("id")
+    if frame_id is not None and not _valid_id(frame_id):
+        raise _invalid("“id” must be text of at most 64 characters.")
+    frame_type = data.get("type")
+    cls = COMMANDS.get(frame_type) if isinstance(frame_type, str) else None
+    if cls is None:
+        raise _refused(_invalid("Unknown frame type."), frame_id)
+    values: dict[str, Any] = {}
+    try:
+        for spec in fields(cls):  # type: ignore[arg-type]
+            if spec.name in data:
+                values[spec.name] = spec.metadata["rule"](spec.name, data[spec.name])
+            elif spec.default is MISSING:
+                raise _invalid(f"“{spec.name}” is missing.")
+    except RoomError as error:
+        raise _refused(error, frame_id) from None
+    return Frame(id=frame_id, command=cls(**values))
+
+
+def _frame_object(raw: str | bytes | None) -> dict[str, Any]:
     if raw is None:
         raise _invalid("Frames must be JSON text.")
     size = len(raw.encode() if isinstance(raw, str) else raw)
@@ -275,28 +412,7 @@ def parse_frame(raw: str | bytes | None) -> Frame:
         raise _invalid("Frames must be JSON, with at most a few levels of nesting.") from None
     if not isinstance(data, dict):
         raise _invalid("A frame must be a JSON object with a “type”.")
-    frame_id = data.get("id")
-    if frame_id is not None and not _valid_id(frame_id):
-        raise _invalid("“id” must be text of at most 64 characters.")
-    frame_type = data.get("type")
-    if not isinstance(frame_type, str) or frame_type not in FRAME_TYPES:
-        error = _invalid("Unknown frame type.")
-        error.ref = frame_id  # type: ignore[attr-defined]
-        raise error
-    fields: dict[str, Any] = {}
-    try:
-        for name, spec in FRAME_TYPES[frame_type].items():
-            rule, default = spec
-            if name not in data:
-                if default is REQUIRED:
-                    raise _invalid(f"“{name}” is missing.")
-                fields[name] = default
-                continue
-            fields[name] = rule(name, data[name])
-    except FrameError as error:
-        error.ref = frame_id  # type: ignore[attr-defined]
-        raise
-    return Frame(type=frame_type, id=frame_id, fields=fields)
+    return data
 
 
 def frame_ref(raw: str | bytes | None) -> str | None:
@@ -306,11 +422,30 @@ def frame_ref(raw: str | bytes | None) -> str | None:
     except ValueError:
         return None
     if isinstance(data, dict) and _valid_id(data.get("id")):
-        return data["id"]
+        return str(data["id"])
     return None
 
 
 # Outbound shapes ----------------------------------------------------------------------
+# Every frame the server writes is built here, so each shape is written once.
+
+
+class HelpLine(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def contact(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+class Author(Protocol):
+    @property
+    def pk(self) -> int: ...
+    @property
+    def alias(self) -> str: ...
+    @property
+    def role(self) -> str: ...
 
 
 def ack(ref: str | None, seq: int | None) -> dict[str, Any]:
@@ -321,5 +456,77 @@ def error(ref: str | None, code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "ref": ref, "code": code, "message": message}
 
 
-def dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
+def events_batch(events: list[dict[str, Any]], newest_seq: int) -> dict[str, Any]:
+    return {"type": "events", "events": events, "seq": newest_seq}
+
+
+def author(member: Author) -> dict[str, Any]:
+    return {"membership_id": member.pk, "alias": member.alias, "role": member.role}
+
+
+def help_lines(lines: Iterable[HelpLine]) -> list[dict[str, str]]:
+    return [{"name": line.name, "contact": line.contact, "region": line.region} for line in lines]
+
+
+def support_resources(lines: Iterable[HelpLine]) -> dict[str, Any]:
+    """To the person whose words matched crisis language, and only to him."""
+    return {"type": "support.resources", "resources": help_lines(lines)}
+
+
+def crisis_alert(
+    *, target_seq: int, member: Author, category: str, at: str | None = None
+) -> dict[str, Any]:
+    frame = {
+        "type": "alert.crisis",
+        "target_seq": target_seq,
+        "membership_id": member.pk,
+        "alias": member.alias,
+        "category": category,
+    }
+    if at is not None:
+        frame["at"] = at
+    return frame
+
+
+def report_received(
+    *,
+    report_id: int,
+    target_seq: int,
+    reason: str,
+    reporter: Author,
+    reports_open: int | None = None,
+    at: str | None = None,
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "report.received",
+        "report_id": report_id,
+        "target_seq": target_seq,
+        "reason": reason,
+        "reporter": author(reporter),
+    }
+    if reports_open is not None:
+        frame["reports_open"] = reports_open
+    if at is not None:
+        frame["at"] = at
+    return frame
+
+
+def report_resolved(*, report_id: int, by: Author, reports_open: int) -> dict[str, Any]:
+    return {
+        "type": "report.resolved",
+        "report_id": report_id,
+        "by": author(by),
+        "reports_open": reports_open,
+    }
+
+
+def presence_joined(member: Author) -> dict[str, Any]:
+    return {"type": "presence.joined", **author(member)}
+
+
+def presence_left(member: Author) -> dict[str, Any]:
+    return {"type": "presence.left", "membership_id": member.pk, "alias": member.alias}
+
+
+def as_text(frames: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [dumps(dict(frame)) for frame in frames]

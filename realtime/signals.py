@@ -1,13 +1,24 @@
-"""Account events that end a person's open sockets: a socket is authenticated once, when
-it connects, so signing out or changing the password must close it (4401), or it would
-keep speaking for a login that no longer exists."""
+"""Events elsewhere that the live room must follow.
+
+Account events: a socket is authenticated once, when it connects, so signing out or
+changing the password closes it (4401), or it would keep speaking for a login that no
+longer exists. Membership events (groups.signals): a person removed from a circle, or
+leaving it, leaves its open rooms in the same transaction; changed agreements close the
+members' sockets until they accept them again.
+"""
 
 from allauth.account.signals import password_changed, password_reset, password_set
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
+from django.utils import timezone
 
-from . import broadcast
-from .protocol import CloseCode
+from groups.models import MeetingStatus, Membership, MembershipStatus, Role
+from groups.signals import agreements_changed, membership_ended, membership_ending
+from room import broadcast
+from room.context import system_acting
+from room.errors import CloseCode
+
+from .services import lock_open_meetings_of, open_meetings_of, removed_from_room
 
 
 @receiver(user_logged_out)
@@ -22,3 +33,32 @@ def close_the_logins_sockets(sender, request, user, **kwargs) -> None:
 @receiver(password_reset)
 def close_every_socket_of_the_person(sender, request, user, **kwargs) -> None:
     broadcast.close_on_commit(broadcast.user_group(user.pk), CloseCode.NOT_LOGGED_IN)
+
+
+@receiver(membership_ending)
+def lock_his_rooms(sender, membership: Membership, **kwargs) -> None:
+    """Meetings first, then the circle: the one lock order (room.log.lock_meeting)."""
+    lock_open_meetings_of(membership)
+
+
+@receiver(membership_ended)
+def let_him_out_of_his_rooms(sender, membership: Membership, actor: Membership, **kwargs):
+    if membership.status not in (MembershipStatus.REMOVED, MembershipStatus.LEFT):
+        return
+    now = timezone.now()
+    for meeting_pk in open_meetings_of(membership):
+        with system_acting(meeting_pk=meeting_pk, actor=actor, now=now) as room:
+            removed_from_room(room, membership)
+
+
+@receiver(agreements_changed)
+def close_the_members_rooms(sender, circle, **kwargs) -> None:
+    """They accept the new agreements before they next enter: their open rooms close
+    (4403) now, rather than at their next frame."""
+    members = circle.memberships.filter(status=MembershipStatus.ACTIVE, role=Role.MEMBER)
+    meetings = circle.meetings.filter(status__in=[MeetingStatus.SCHEDULED, MeetingStatus.LIVE])
+    for meeting_pk in meetings.values_list("pk", flat=True):
+        for member_pk in members.values_list("pk", flat=True):
+            broadcast.close_on_commit(
+                broadcast.member_group(meeting_pk, member_pk), CloseCode.NOT_ALLOWED
+            )

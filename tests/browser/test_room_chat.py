@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from groups.models import MeetingStatus
-from realtime.models import MeetingEvent
+from room.models import MeetingEvent
 from tests import factories
 
 pytestmark = pytest.mark.browser

@@ -17,9 +17,11 @@ from django.utils import timezone
 from facilitation.models import Round, Turn
 from groups import services as group_services
 from groups.models import Meeting
-from realtime import services as room
-from realtime.models import MeetingEvent
-from realtime.protocol import ErrorCode, FrameError, parse_frame
+from realtime import presence
+from realtime.dispatch import perform
+from realtime.protocol import parse_frame
+from room.errors import ErrorCode, RoomError
+from room.models import MeetingEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +32,7 @@ def frame(frame_type: str, **fields):
 
 
 def enter(membership, meeting):
-    return room.room_enter(user=membership.user, meeting_id=str(meeting.public_id))
+    return presence.room_enter(user=membership.user, meeting_id=str(meeting.public_id))
 
 
 def apply_in_thread(seat, f, results: list, start: threading.Barrier | None = None):
@@ -40,9 +42,9 @@ def apply_in_thread(seat, f, results: list, start: threading.Barrier | None = No
         try:
             if start is not None:
                 start.wait(timeout=10)
-            accepted = room.frame_apply(seat=seat, frame=f, now=timezone.now())
+            accepted = perform(seat=seat, command=f.command, now=timezone.now())
             results.append(("ok", accepted.seq))
-        except FrameError as error:
+        except RoomError as error:
             results.append(("error", error.code))
         except Exception as error:  # a crash must fail the test, not vanish with the thread
             results.append(("crash", repr(error)))
@@ -89,7 +91,9 @@ def two_hosts(circle, facilitator):
     bob = factories.make_member(circle, alias="Bob")
     meeting = factories.make_meeting(circle)
     seats = [enter(m, meeting) for m in (facilitator, second, ann, bob)]
-    room.frame_apply(seat=seats[0], frame=frame("round.start", kind="check_in"), now=timezone.now())
+    perform(
+        seat=seats[0], command=frame("round.start", kind="check_in").command, now=timezone.now()
+    )
     return meeting, seats
 
 

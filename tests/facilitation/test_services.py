@@ -1,5 +1,5 @@
 """Facilitation frames against the database: rounds, the talking order, prompts and the
-agenda, applied through realtime.services.frame_apply exactly as the consumer does.
+agenda, applied through realtime.dispatch.perform exactly as the consumer does.
 
 Sync tests in one transaction each. A refused frame must leave no trace: every rule test
 tries to break the rule and then checks that the rows and the event log did not move.
@@ -26,10 +26,13 @@ from facilitation.models import (
 )
 from facilitation.scripts import ScriptError, script_copy, script_set_default
 from groups.models import Meeting, MeetingStatus, Membership, MembershipStatus
-from realtime import services as room
-from realtime.models import MeetingEvent
-from realtime.protocol import ErrorCode, FrameError, parse_frame
+from realtime import presence, services
+from realtime.dispatch import perform
+from realtime.protocol import parse_frame
 from realtime.selectors import meeting_snapshot
+from room.context import Seat
+from room.errors import ErrorCode, RoomError
+from room.models import MeetingEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -52,39 +55,39 @@ FACILITATOR_FRAMES = [
 
 
 def enter(membership: Membership, meeting: Meeting, now: dt.datetime | None = None):
-    return room.room_enter(user=membership.user, meeting_id=str(meeting.public_id), now=now)
+    return presence.room_enter(user=membership.user, meeting_id=str(meeting.public_id), now=now)
 
 
 def leave(seat, *, seconds_ago: float = 0) -> dt.datetime | None:
     """Close his only connection `seconds_ago` (past the grace period when large)."""
-    return room.room_leave(seat=seat, now=timezone.now() - dt.timedelta(seconds=seconds_ago))
+    return presence.room_leave(seat=seat, now=timezone.now() - dt.timedelta(seconds=seconds_ago))
 
 
 def gone(seat) -> None:
     """He left and the grace period ran out without him coming back."""
     left_at = leave(seat, seconds_ago=60)
     assert left_at is not None
-    assert room.room_absence_confirm(seat=seat, left_at=left_at)
+    assert presence.room_absence_confirm(seat=seat, left_at=left_at)
 
 
 def send(seat, frame_type: str, *, now: dt.datetime | None = None, **fields):
     frame = parse_frame(json.dumps({"type": frame_type, **fields}))
-    return room.frame_apply(seat=seat, frame=frame, now=now or timezone.now())
+    return perform(seat=seat, command=frame.command, now=now or timezone.now())
 
 
 def refused(seat, frame_type: str, **fields) -> str:
     """Send a frame that must be refused; returns its error code."""
-    with pytest.raises(FrameError) as caught:
+    with pytest.raises(RoomError) as caught:
         send(seat, frame_type, **fields)
     return caught.value.code
 
 
 def chat(seat, body: str = "hello", now: dt.datetime | None = None):
-    return room.chat_send(seat=seat, body=body, client_id=None, now=now or timezone.now())
+    return services.chat_send(seat=seat, body=body, client_id=None, now=now or timezone.now())
 
 
 def chat_refused(seat, body: str = "hello") -> str:
-    with pytest.raises(FrameError) as caught:
+    with pytest.raises(RoomError) as caught:
         chat(seat, body)
     return caught.value.code
 
@@ -292,7 +295,7 @@ def test_rights_are_read_per_frame_not_at_connect(meeting, seats, circle, facili
     assert deputy_seat.is_facilitator
     Membership.objects.filter(pk=deputy.pk).update(role="member")
     stranger = factories.make_member(factories.make_circle(), alias="Stranger")
-    forged = room.Seat(
+    forged = Seat(
         meeting_pk=meeting.pk,
         membership_id=stranger.pk,
         user_id=stranger.user_id,
@@ -300,10 +303,10 @@ def test_rights_are_read_per_frame_not_at_connect(meeting, seats, circle, facili
     )
 
     assert refused(deputy_seat, "round.start", kind="check_in") == ErrorCode.FORBIDDEN
-    with pytest.raises(FrameError) as caught:
+    with pytest.raises(RoomError) as caught:
         send(forged, "round.start", kind="check_in")
     assert (caught.value.code, caught.value.close_code) == (ErrorCode.FORBIDDEN, 4403)
-    with pytest.raises(FrameError) as caught:
+    with pytest.raises(RoomError) as caught:
         send(forged, "hand.raise")
     assert caught.value.close_code == 4403
 
@@ -488,7 +491,7 @@ def test_someone_already_in_the_round_reconnecting_changes_nothing(meeting, in_r
     before = round_rows(meeting), newest_seq(meeting)
 
     enter(ann, meeting)  # a second tab
-    room.room_leave(seat=in_round[1])
+    presence.room_leave(seat=in_round[1])
     enter(ann, meeting)  # a reload
 
     assert (round_rows(meeting), newest_seq(meeting)) == before
@@ -498,12 +501,12 @@ def test_the_speaker_who_leaves_is_skipped_after_the_grace_period(meeting, in_ro
     host, ann_seat, _bob = in_round
     send(host, "turn.done")
     ann_turn = open_turn(meeting)
-    left_at = room.room_leave(seat=ann_seat)
+    left_at = presence.room_leave(seat=ann_seat)
     # Within the grace period nothing moves: a reload must not cost him his turn.
     assert open_turn(meeting).pk == ann_turn.pk
     seq = newest_seq(meeting)
 
-    assert room.room_absence_confirm(seat=ann_seat, left_at=left_at)
+    assert presence.room_absence_confirm(seat=ann_seat, left_at=left_at)
 
     ended, started = events(meeting, seq)
     assert (ended["type"], ended["membership_id"], ended["outcome"]) == (
@@ -518,11 +521,11 @@ def test_the_speaker_who_comes_back_within_the_grace_period_keeps_his_turn(meeti
     host, ann_seat, _bob = in_round
     send(host, "turn.done")
     ann_turn = open_turn(meeting)
-    left_at = room.room_leave(seat=ann_seat)
+    left_at = presence.room_leave(seat=ann_seat)
     enter(ann_turn.membership, meeting)
     before = round_rows(meeting), newest_seq(meeting)
 
-    assert not room.room_absence_confirm(seat=ann_seat, left_at=left_at)
+    assert not presence.room_absence_confirm(seat=ann_seat, left_at=left_at)
 
     assert (round_rows(meeting), newest_seq(meeting)) == before
     assert open_turn(meeting).pk == ann_turn.pk
@@ -558,14 +561,14 @@ def test_a_flaky_connection_when_his_turn_comes_does_not_cost_him_the_turn(
 ):
     host, ann_seat, bob_seat = in_round
     send(host, "turn.done")
-    left_at = room.room_leave(seat=bob_seat)  # his page reloads as Ann finishes
+    left_at = presence.room_leave(seat=bob_seat)  # his page reloads as Ann finishes
 
     send(ann_seat, "turn.done")
 
     bob_turn = open_turn(meeting)
     assert bob_turn.membership_id == bob.pk
     # ...and if he really is gone, the grace period ends his turn.
-    room.room_absence_confirm(seat=bob_seat, left_at=left_at)
+    presence.room_absence_confirm(seat=bob_seat, left_at=left_at)
     assert Turn.objects.get(pk=bob_turn.pk).outcome == "skipped"
     assert live_round_or_none(meeting) is None
 
@@ -577,7 +580,7 @@ def test_a_round_survives_everyone_reconnecting(meeting, in_round, facilitator, 
     before = round_rows(meeting), newest_seq(meeting)
 
     for seat in in_round:
-        room.room_leave(seat=seat)
+        presence.room_leave(seat=seat)
     new_seats = [enter(m, meeting) for m in (facilitator, ann, bob)]
 
     assert (round_rows(meeting), newest_seq(meeting)) == before
@@ -1259,7 +1262,7 @@ def test_round_events_are_broadcast_once_after_commit(
 ):
     sent = []
     monkeypatch.setattr(
-        "realtime.broadcast._group_send", lambda group, message: sent.append((group, message))
+        "room.broadcast._group_send", lambda group, message: sent.append((group, message))
     )
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -1279,7 +1282,7 @@ def test_a_refused_frame_broadcasts_nothing(
     meeting, in_round, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("realtime.broadcast._group_send", lambda *a: sent.append(a))
+    monkeypatch.setattr("room.broadcast._group_send", lambda *a: sent.append(a))
     turn = open_turn(meeting)
     send(in_round[0], "round.next", turn_id=turn.pk)
 

@@ -13,8 +13,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from groups import access, services
-from groups.access import AccessDenied, access_circle, access_circle_as_facilitator, access_meeting
+from groups.access import access_circle, access_circle_as_facilitator
 from groups.models import CircleKind, Meeting, MeetingStatus, Membership, Role
+from room.access import access_meeting
+from room.errors import AccessDenied, CloseCode
 from tests.factories import facilitator_of, make_circle, make_meeting, make_member, make_user
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +148,7 @@ def meeting(circle):
 
 @pytest.mark.parametrize("user", [AnonymousUser(), None], ids=["anonymous", "none"])
 def test_the_room_asks_anonymous_people_to_log_in(meeting, user):
-    assert denied_code(user, meeting.public_id) == access.NOT_LOGGED_IN
+    assert denied_code(user, meeting.public_id) == CloseCode.NOT_LOGGED_IN
 
 
 @pytest.mark.parametrize(
@@ -154,79 +156,78 @@ def test_the_room_asks_anonymous_people_to_log_in(meeting, user):
     ["", "not-a-uuid", "1234", "../../etc/passwd", "0" * 33, str(uuid.uuid4())],
 )
 def test_the_room_does_not_find_bad_or_unknown_meeting_ids(member, meeting, meeting_id):
-    assert denied_code(member.user, meeting_id) == access.NOT_FOUND
+    assert denied_code(member.user, meeting_id) == CloseCode.NOT_FOUND
 
 
 def test_the_room_does_not_find_a_meeting_by_its_database_id(member, meeting):
-    assert denied_code(member.user, str(meeting.pk)) == access.NOT_FOUND
+    assert denied_code(member.user, str(meeting.pk)) == CloseCode.NOT_FOUND
 
 
 @pytest.mark.parametrize("who", [w for w in OUTSIDERS if w not in ("anonymous", "no_user_at_all")])
 def test_the_room_turns_away_everyone_outside_the_circle(circle, meeting, who):
     user = OUTSIDERS[who](circle)
 
-    assert denied_code(user, meeting.public_id) == access.NOT_ALLOWED
+    assert denied_code(user, meeting.public_id) == CloseCode.NOT_ALLOWED
 
 
 def test_an_ended_meeting_still_says_not_allowed_to_outsiders(circle):
     ended = make_meeting(circle, status=MeetingStatus.ENDED)
 
-    assert denied_code(make_user(), ended.public_id) == access.NOT_ALLOWED
-    assert denied_code(make_user(), ended.public_id, allow_ended=True) == access.NOT_ALLOWED
+    assert denied_code(make_user(), ended.public_id) == CloseCode.NOT_ALLOWED
+    assert denied_code(make_user(), ended.public_id, allow_ended=True) == CloseCode.NOT_ALLOWED
 
 
 def test_the_room_asks_members_to_accept_the_agreements_first(circle, meeting):
     member = make_member(circle, accepted=False)
 
-    assert denied_code(member.user, meeting.public_id) == access.NOT_ALLOWED
+    assert denied_code(member.user, meeting.public_id) == CloseCode.NOT_ALLOWED
 
     services.agreements_accept(membership=member)
-    assert access_meeting(user=member.user, meeting_id=meeting.public_id).pk == member.pk
+    assert access_meeting(user=member.user, meeting_id=meeting.public_id)[0].pk == member.pk
 
 
 def test_accepting_old_agreements_is_not_enough_after_they_change(circle, facilitator, meeting):
     member = make_member(circle)
-    assert access_meeting(user=member.user, meeting_id=meeting.public_id).pk == member.pk
+    assert access_meeting(user=member.user, meeting_id=meeting.public_id)[0].pk == member.pk
 
     services.circle_update(actor=facilitator, circle=circle, agreements="Listen first, always.")
 
-    assert denied_code(member.user, meeting.public_id) == access.NOT_ALLOWED
+    assert denied_code(member.user, meeting.public_id) == CloseCode.NOT_ALLOWED
     services.agreements_accept(membership=Membership.objects.get(pk=member.pk))
-    assert access_meeting(user=member.user, meeting_id=meeting.public_id).pk == member.pk
+    assert access_meeting(user=member.user, meeting_id=meeting.public_id)[0].pk == member.pk
 
 
 def test_facilitators_enter_without_accepting_separately(circle, facilitator, meeting):
     Membership.objects.filter(pk=facilitator.pk).update(agreements_accepted_at=None)
 
-    entered = access_meeting(user=facilitator.user, meeting_id=meeting.public_id)
+    entered, entered_meeting = access_meeting(user=facilitator.user, meeting_id=meeting.public_id)
 
     assert entered.pk == facilitator.pk
-    assert entered.meeting == meeting
+    assert entered_meeting == meeting
 
 
 def test_facilitators_still_enter_after_the_agreements_change(circle, facilitator, meeting):
     services.circle_update(actor=facilitator, circle=circle, agreements="New agreements.")
 
-    assert access_meeting(user=facilitator.user, meeting_id=meeting.public_id).is_facilitator
+    assert access_meeting(user=facilitator.user, meeting_id=meeting.public_id)[0].is_facilitator
 
 
 @pytest.mark.parametrize("status", [MeetingStatus.SCHEDULED, MeetingStatus.LIVE])
 def test_members_enter_a_meeting_that_has_not_ended(circle, member, status):
     meeting = make_meeting(circle, status=status)
 
-    entered = access_meeting(user=member.user, meeting_id=str(meeting.public_id))
+    entered, entered_meeting = access_meeting(user=member.user, meeting_id=str(meeting.public_id))
 
-    assert (entered.pk, entered.meeting.pk, entered.circle.pk) == (member.pk, meeting.pk, circle.pk)
+    assert (entered.pk, entered_meeting.pk, entered.circle.pk) == (member.pk, meeting.pk, circle.pk)
 
 
 def test_an_ended_meeting_is_closed_unless_asked_for_the_record(circle, member, facilitator):
     ended = make_meeting(circle, status=MeetingStatus.ENDED)
 
-    assert denied_code(member.user, ended.public_id) == access.ENDED
-    assert denied_code(facilitator.user, ended.public_id) == access.ENDED
-    assert access_meeting(user=member.user, meeting_id=ended.public_id, allow_ended=True).pk == (
-        member.pk
-    )
+    assert denied_code(member.user, ended.public_id) == CloseCode.ENDED
+    assert denied_code(facilitator.user, ended.public_id) == CloseCode.ENDED
+    entered, _ended = access_meeting(user=member.user, meeting_id=ended.public_id, allow_ended=True)
+    assert entered.pk == member.pk
 
 
 def test_a_members_access_ends_when_they_are_removed_mid_meeting(circle, facilitator, meeting):
@@ -235,18 +236,20 @@ def test_a_members_access_ends_when_they_are_removed_mid_meeting(circle, facilit
 
     services.membership_remove(actor=facilitator, membership=member)
 
-    assert denied_code(member.user, meeting.public_id) == access.NOT_ALLOWED
+    assert denied_code(member.user, meeting.public_id) == CloseCode.NOT_ALLOWED
 
 
 def test_a_meeting_of_another_circle_is_not_allowed_even_for_a_facilitator(facilitator):
     other_meeting = make_meeting(make_circle(kind=CircleKind.PARTNERS))
 
-    assert denied_code(facilitator.user, other_meeting.public_id) == access.NOT_ALLOWED
+    assert denied_code(facilitator.user, other_meeting.public_id) == CloseCode.NOT_ALLOWED
 
 
 def test_a_meeting_accepts_a_uuid_object_and_its_string(member, meeting):
-    by_object = access_meeting(user=member.user, meeting_id=meeting.public_id)
-    by_string = access_meeting(user=member.user, meeting_id=str(meeting.public_id).upper())
+    by_object, _meeting = access_meeting(user=member.user, meeting_id=meeting.public_id)
+    by_string, _meeting = access_meeting(
+        user=member.user, meeting_id=str(meeting.public_id).upper()
+    )
 
     assert by_object.pk == by_string.pk == member.pk
     assert Meeting.objects.filter(public_id=meeting.public_id).count() == 1

@@ -28,7 +28,7 @@ from groups.models import (
     Role,
 )
 from groups.services import CircleRuleError
-from realtime.models import MeetingEvent
+from room.models import MeetingEvent
 from tests.factories import facilitator_of, make_circle, make_member, make_user
 
 pytestmark = pytest.mark.django_db

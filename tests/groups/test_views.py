@@ -529,7 +529,7 @@ def test_expired_and_unknown_invites_are_404(client, circle, facilitator, outsid
 def test_room_requires_accepted_agreements(client, circle):
     member = factories.make_member(circle, alias="New", accepted=False)
     meeting = factories.make_meeting(circle)
-    room = url("meeting_room", meeting_id=meeting.public_id)
+    room = reverse("realtime:meeting_room", kwargs={"meeting_id": meeting.public_id})
     login(client, member.user)
 
     response = client.get(room)
@@ -569,19 +569,23 @@ def test_agreements_next_must_be_local(client, circle):
 
 def test_room_refuses_outsiders_and_anonymous(client, circle, outsider, requester):
     meeting = factories.make_meeting(circle)
-    room = url("meeting_room", meeting_id=meeting.public_id)
+    room = reverse("realtime:meeting_room", kwargs={"meeting_id": meeting.public_id})
     response = client.get(room)
     assert response.status_code == 302
     assert reverse("account_login") in response["Location"]
     assert login(client, outsider).get(room).status_code == 404
     assert login(client, requester.user).get(room).status_code == 404
-    missing = url("meeting_room", meeting_id="00000000-0000-0000-0000-000000000000")
+    missing = reverse(
+        "realtime:meeting_room", kwargs={"meeting_id": "00000000-0000-0000-0000-000000000000"}
+    )
     assert client.get(missing).status_code == 404
 
 
 def test_room_opens_for_an_ended_meeting(client, circle, member):
     meeting = factories.make_meeting(circle, status="ended")
-    response = login(client, member.user).get(url("meeting_room", meeting_id=meeting.public_id))
+    response = login(client, member.user).get(
+        reverse("realtime:meeting_room", kwargs={"meeting_id": meeting.public_id})
+    )
     assert response.status_code == 200
 
 

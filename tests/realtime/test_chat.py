@@ -11,9 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from groups.models import Meeting
-from realtime import broadcast, services
-from realtime.models import CrisisAlert, MeetingEvent
-from realtime.protocol import FrameError
+from realtime import presence, services
+from realtime.models import CrisisAlert
+from room import broadcast
+from room.context import Seat
+from room.errors import RoomError
+from room.models import MeetingEvent
 from tests.realtime.conftest import events_of, room_state, users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -302,8 +305,8 @@ async def test_talking_piece_outside_rounds(room, facilitator, member, other_mem
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
-def _seat(meeting, membership) -> services.Seat:
-    return services.Seat(
+def _seat(meeting, membership) -> Seat:
+    return Seat(
         meeting_pk=meeting.pk,
         membership_id=membership.pk,
         user_id=membership.user_id,
@@ -320,7 +323,7 @@ def _statements(context: CaptureQueriesContext) -> list[str]:
 
 
 def test_chat_send_takes_three_queries(room, member, django_assert_max_num_queries):
-    seat = services.room_enter(user=member.user, meeting_id=str(room.public_id))
+    seat = presence.room_enter(user=member.user, meeting_id=str(room.public_id))
     # Transactional test: chat_send's atomic block is the outermost, so Django also logs
     # its BEGIN and COMMIT. Three queries plus those two.
     with django_assert_max_num_queries(3 + 2) as context:
@@ -353,7 +356,7 @@ def test_crisis_message_stays_within_the_budget(room, member, django_assert_max_
 def test_refused_chat_stays_within_the_budget(waiting_room, member):
     """A refused send costs its reads and nothing else."""
     seat = _seat(waiting_room, member)
-    with CaptureQueriesContext(connection) as context, pytest.raises(FrameError) as err:
+    with CaptureQueriesContext(connection) as context, pytest.raises(RoomError) as err:
         services.chat_send(seat=seat, body="early", client_id="c1", now=timezone.now())
     assert err.value.code == "not_live"
     assert len(_statements(context)) <= 2, _statements(context)
@@ -400,7 +403,7 @@ def test_crisis_message_sends_each_private_frame_once(room, member, sent):
 
 
 def test_refused_or_failed_chat_broadcasts_nothing(room, waiting_room, member, sent, monkeypatch):
-    with pytest.raises(FrameError):
+    with pytest.raises(RoomError):
         services.chat_send(
             seat=_seat(waiting_room, member), body="early", client_id=None, now=timezone.now()
         )

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from groups import services as group_services
 from groups.models import Attendance, MeetingStatus
-from realtime.models import MeetingEvent
+from room.models import MeetingEvent
 from tests import factories
 from tests.realtime.conftest import room_state, users_of
 

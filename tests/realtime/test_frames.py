@@ -1,13 +1,16 @@
 """Bad frames and unexpected failures: each gets an `error`, never closes the connection,
 and never changes anything (PROTOCOL.md, Frames)."""
 
+import dataclasses
 import json
 import logging
 
 import pytest
 
-from realtime import services
-from realtime.events import author_of
+from realtime import protocol
+from realtime import services as realtime_services
+from realtime.dispatch import ROUTES
+from realtime.protocol import author as author_of
 from tests.realtime.conftest import events_of, room_state, users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -180,11 +183,12 @@ async def test_facilitator_frames_are_validated_before_permissions(
 async def test_unexpected_error_rolls_back_and_is_logged(
     room, facilitator, member, ws_connect, monkeypatch, caplog
 ):
-    def explode(room_, frame_):
+    def explode(room_):
         room_.log.append("chat.message", {"author": author_of(room_.actor), "body": "half"})
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(services.HANDLERS, "hand.raise", (explode, False))
+    route = ROUTES[protocol.HandRaise]
+    monkeypatch.setitem(ROUTES, protocol.HandRaise, dataclasses.replace(route, action=explode))
     host_user, sam_user = await users_of(facilitator, member)
     async with ws_connect(host_user, room) as host, ws_connect(sam_user, room) as sam:
         await host.receive_until(lambda f: f["type"] == "presence.joined")
@@ -216,7 +220,7 @@ async def test_unexpected_error_in_chat_rolls_back(room, member, ws_connect, mon
     def explode(text):
         raise RuntimeError("crisis check failed")
 
-    monkeypatch.setattr(services, "crisis_category", explode)
+    monkeypatch.setattr(realtime_services, "crisis_category", explode)
     (sam_user,) = await users_of(member)
     async with ws_connect(sam_user, room) as sam:
         with caplog.at_level(logging.ERROR, logger="realtime"):

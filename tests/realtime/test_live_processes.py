@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from groups.models import MeetingStatus
-from realtime.models import MeetingEvent
+from room.models import MeetingEvent
 from tests import factories
 from tests.browser.conftest import session_cookie
 from tests.support.daphne import DaphneServer

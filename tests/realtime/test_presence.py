@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from groups.models import Attendance
-from realtime.models import MeetingEvent
+from room.models import MeetingEvent
 from tests import factories
 from tests.realtime.conftest import settle_departures, users_of
 

@@ -14,11 +14,13 @@ from django.utils import timezone
 from facilitation.models import Script
 from facilitation.services import phase_set
 from groups.models import Meeting, MeetingStatus, Membership
-from realtime import consumers, services
-from realtime.events import EventLog, author_of, lock_meeting
-from realtime.models import MeetingEvent
-from realtime.protocol import Frame
+from realtime import consumers, protocol, services
+from realtime.dispatch import perform
+from realtime.protocol import author as author_of
 from realtime.selectors import meeting_snapshot
+from room.context import Room, Seat
+from room.log import EventLog, lock_meeting
+from room.models import MeetingEvent
 from tests import factories
 from tests.realtime.conftest import events_of, users_of
 
@@ -209,8 +211,8 @@ async def test_chat_retried_after_reconnect_is_not_duplicated(
 # Concurrency on PostgreSQL ---------------------------------------------------------------
 
 
-def _seat(meeting, membership) -> services.Seat:
-    return services.Seat(
+def _seat(meeting, membership) -> Seat:
+    return Seat(
         meeting_pk=meeting.pk,
         membership_id=membership.pk,
         user_id=membership.user_id,
@@ -270,7 +272,7 @@ def test_concurrent_chat_writers_get_consecutive_seqs(room, circle, monkeypatch)
 
 
 def test_concurrent_chat_and_frames_share_one_sequence(room, circle, facilitator, monkeypatch):
-    """chat_send and frame_apply lock the same row, so they interleave without gaps."""
+    """chat_send and perform lock the same row, so they interleave without gaps."""
     monkeypatch.setattr(services, "CHAT_RATE_COUNT", 1000)
     chatters = [_seat(room, factories.make_member(circle)) for _ in range(2)]
     hands = [_seat(room, factories.make_member(circle)) for _ in range(2)]
@@ -285,8 +287,8 @@ def test_concurrent_chat_and_frames_share_one_sequence(room, circle, facilitator
     def hand(seat):
         def run():
             for i in range(20):
-                kind = "hand.raise" if i % 2 == 0 else "hand.lower"
-                services.frame_apply(seat=seat, frame=Frame(type=kind, id=None), now=timezone.now())
+                command = protocol.HandRaise() if i % 2 == 0 else protocol.HandLower()
+                perform(seat=seat, command=command, now=timezone.now())
 
         return run
 
@@ -375,10 +377,9 @@ def test_snapshot_waiting_for_a_phase_change_sees_the_new_step(room, member, fac
     Meeting.objects.filter(pk=room.pk).update(script=script, current_step=first)
 
     def write(meeting):
-        frame = Frame(type="phase.set", id=None, fields={"step_id": second.pk})
         log = EventLog(meeting, timezone.now())
         actor = Membership.objects.select_related("circle").get(pk=facilitator.pk)
-        phase_set(services.Room(meeting=meeting, actor=actor, log=log, now=log.now), frame)
+        phase_set(Room(meeting=meeting, actor=actor, log=log, now=log.now), step_id=second.pk)
 
     snapshot = _snapshot_while_a_writer_holds_the_lock(room, member, write)
     assert snapshot["meeting"]["step"]["id"] == second.pk

@@ -18,16 +18,15 @@ async def test_chat_reaches_everyone(room, facilitator, member, ws_connect):
 async def test_removal_from_the_manage_page_closes_his_socket(
     room, facilitator, member, ws_connect
 ):
-    """The page's button does what the room's member.remove does."""
+    """The page's button (groups.services, heard through groups.signals) does what the
+    room's member.remove does."""
     from channels.db import database_sync_to_async
 
-    from realtime.services import membership_remove_everywhere
+    from groups.services import membership_remove
 
     sam_user, host_user = await users_of(member, facilitator)
     async with ws_connect(sam_user, room) as sam, ws_connect(host_user, room) as host:
-        await database_sync_to_async(membership_remove_everywhere)(
-            actor=facilitator, membership=member
-        )
+        await database_sync_to_async(membership_remove)(actor=facilitator, membership=member)
         removed = await host.receive_until(lambda f: f.get("type") == "member.removed")
         assert removed["membership_id"] == member.pk
         closed = await sam.communicator.receive_output(timeout=3)
@@ -39,11 +38,11 @@ async def test_removal_from_the_manage_page_closes_his_socket(
 async def test_leaving_the_circle_lets_go_of_the_room(room, facilitator, member, ws_connect):
     from channels.db import database_sync_to_async
 
-    from realtime.services import membership_leave_everywhere
+    from groups.services import membership_leave
 
     sam_user, host_user = await users_of(member, facilitator)
     async with ws_connect(sam_user, room) as sam, ws_connect(host_user, room) as host:
-        await database_sync_to_async(membership_leave_everywhere)(membership=member)
+        await database_sync_to_async(membership_leave)(membership=member)
         left = await host.receive_until(lambda f: f.get("type") == "member.left")
         assert left["membership_id"] == member.pk
         closed = await sam.communicator.receive_output(timeout=3)
@@ -56,14 +55,14 @@ async def test_changed_agreements_close_members_rooms(room, facilitator, member,
     """Members accept changed agreements before they go on; facilitators stay."""
     from channels.db import database_sync_to_async
 
-    from realtime.services import circle_update_everywhere
+    from groups.services import circle_update
 
     sam_user, host_user = await users_of(member, facilitator)
     async with ws_connect(sam_user, room) as sam, ws_connect(host_user, room) as host:
         circle = await database_sync_to_async(
             lambda: type(room.circle).objects.get(pk=room.circle_id)
         )()
-        await database_sync_to_async(circle_update_everywhere)(
+        await database_sync_to_async(circle_update)(
             actor=facilitator, circle=circle, agreements="We listen. We keep it here."
         )
         closed = await sam.communicator.receive_output(timeout=3)

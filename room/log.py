@@ -1,4 +1,4 @@
-"""Appending to a meeting's event log.
+"""The meeting's event log: locking the meeting, numbering events, publishing them.
 
 Precondition for everything here: the caller holds the meeting row lock
 (`lock_meeting`) inside a transaction. seq is the newest seq + 1, so two writers can
@@ -59,10 +59,6 @@ def serialize(event: MeetingEvent) -> dict[str, Any]:
         "at": event.created_at.isoformat(),
         **event.payload,
     }
-
-
-def author_of(membership: Membership) -> dict[str, Any]:
-    return {"membership_id": membership.pk, "alias": membership.alias, "role": membership.role}
 
 
 class EventLog:

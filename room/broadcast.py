@@ -6,6 +6,7 @@ serialised once here, not once per connection.
 """
 
 import hashlib
+import json
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
@@ -14,7 +15,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .protocol import dumps
+
+def dumps(message: dict[str, Any]) -> str:
+    """Every outbound frame's text: compact, UTF-8 as is."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def meeting_group(meeting_pk: int) -> str:

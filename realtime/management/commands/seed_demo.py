@@ -2,7 +2,8 @@
 in place, creates nothing and prints the same logins.
 
 Everything goes through the services (circle_create, membership_request/approve,
-agreements_accept, meetings_generate, and the live room's own "meeting.open" frame),
+agreements_accept, meetings_generate, and the live room's own `meeting.open` command
+through realtime.dispatch.perform),
 so the demo obeys the same rules as real use.
 """
 
@@ -26,6 +27,9 @@ from groups.models import (
     MembershipStatus,
     Role,
 )
+from realtime import protocol
+from realtime.dispatch import perform
+from room.context import Seat
 
 DEMO_PASSWORD = "hearth-demo-passphrase"  # noqa: S105 (demo data, printed on purpose)
 ADMIN_EMAIL = "admin@example.org"
@@ -111,26 +115,23 @@ def live_meeting_now(*, circle: Circle, host: Membership) -> Meeting:
     """One meeting open now, started a few minutes ago, so the room can be tried at
     once. A live meeting from an earlier day is closed first. Also used by the
     benchmark (bench/provision.py) to open its meetings the same way."""
-    from realtime.protocol import Frame
-    from realtime.services import Seat, frame_apply
-
     now = timezone.now()
 
-    def send(meeting: Meeting, frame_type: str) -> None:
+    def send(meeting: Meeting, command: protocol.Command) -> None:
         seat = Seat(
             meeting_pk=meeting.pk,
             membership_id=host.pk,
             user_id=host.user_id,
             is_facilitator=True,
         )
-        frame_apply(seat=seat, frame=Frame(type=frame_type, id=None), now=now)
+        perform(seat=seat, command=command, now=now)
 
     live = list(circle.meetings.filter(status=MeetingStatus.LIVE))
     current = [m for m in live if m.ends_at > now]
     if current:
         return current[0]
     for stale in live:
-        send(stale, "meeting.end")
+        send(stale, protocol.MeetingEnd())
     start = (now - dt.timedelta(minutes=LIVE_STARTED_MINUTES_AGO)).replace(second=0, microsecond=0)
     meeting, _ = Meeting.objects.get_or_create(
         circle=circle,
@@ -138,7 +139,7 @@ def live_meeting_now(*, circle: Circle, host: Membership) -> Meeting:
         defaults={"ends_at": start + dt.timedelta(minutes=circle.duration_minutes)},
     )
     if meeting.status == MeetingStatus.SCHEDULED:
-        send(meeting, "meeting.open")
+        send(meeting, protocol.MeetingOpen())
     return meeting
 
 
