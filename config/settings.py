@@ -244,6 +244,12 @@ HEARTH_INVITE_DAYS = int(os.environ.get("HEARTH_INVITE_DAYS", "14"))
 # A member whose connection drops and returns within this many seconds does not
 # appear to leave and re-join.
 HEARTH_PRESENCE_GRACE_SECONDS = float(os.environ.get("HEARTH_PRESENCE_GRACE_SECONDS", "5"))
+# A server process that stops renewing its lease for this long is taken for dead and its
+# sockets' people let go (realtime.lease): the grace period, so a crash costs a round no
+# more waiting than a dropped connection does (plus one renewal interval, a third of it).
+HEARTH_PRESENCE_LEASE_SECONDS = float(
+    os.environ.get("HEARTH_PRESENCE_LEASE_SECONDS", str(HEARTH_PRESENCE_GRACE_SECONDS))
+)
 # How often each process checks that Redis still holds its groups (realtime.layer_watch).
 HEARTH_LAYER_WATCH_SECONDS = float(os.environ.get("HEARTH_LAYER_WATCH_SECONDS", "2"))
 

@@ -14,13 +14,14 @@ from collections import Counter
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from groups.models import Attendance, Membership, MembershipStatus, Role
 from room.context import Room, require_live
 from room.errors import ErrorCode, RoomError
+from room.models import Connection
 
 from . import queue as talking
 from . import rounds
@@ -38,9 +39,7 @@ def _refuse(error: rounds.RoundError | talking.QueueError) -> RoomError:
 
 def present_ids(meeting_pk: int) -> set[int]:
     return set(
-        Attendance.objects.filter(meeting_id=meeting_pk, connections__gt=0).values_list(
-            "membership_id", flat=True
-        )
+        Connection.objects.filter(meeting_id=meeting_pk).values_list("membership_id", flat=True)
     )
 
 
@@ -50,11 +49,8 @@ def turn_present_ids(meeting_pk: int, *, now: dt.datetime) -> set[int]:
     the turn; if he really is gone, confirming his absence skips it
     (round_member_departed)."""
     grace = dt.timedelta(seconds=settings.HEARTH_PRESENCE_GRACE_SECONDS)
-    return set(
-        Attendance.objects.filter(meeting_id=meeting_pk)
-        .filter(Q(connections__gt=0) | Q(left_at__gt=now - grace))
-        .values_list("membership_id", flat=True)
-    )
+    recently_left = Attendance.objects.filter(meeting_id=meeting_pk, left_at__gt=now - grace)
+    return present_ids(meeting_pk) | set(recently_left.values_list("membership_id", flat=True))
 
 
 def active_round(meeting_pk: int) -> Round | None:

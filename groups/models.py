@@ -299,8 +299,6 @@ class Attendance(models.Model):
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="attendances")
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
-    # Open websocket connections (tabs, devices). Present while above zero.
-    connections = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

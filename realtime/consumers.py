@@ -19,7 +19,8 @@ from room import broadcast
 from room.context import Seat
 from room.errors import AccessDenied, ErrorCode, RoomError
 
-from . import layer_watch, presence, protocol, services
+from . import layer_watch, lease, local_sockets, presence, protocol, services
+from .calls import call_service
 from .dispatch import budgets, over_budget_error, perform
 from .protocol import RESYNC_BATCH, dumps, frame_ref, parse_frame
 from .selectors import meeting_snapshot
@@ -49,7 +50,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
         try:
             self.seat = await call_service(
-                presence.room_enter, user=self.scope.get("user"), meeting_id=meeting_id
+                presence.room_enter,
+                user=self.scope.get("user"),
+                meeting_id=meeting_id,
+                process_id=await lease.ensure_started(),
+                channel_name=self.channel_name,
             )
         except AccessDenied as denied:
             await self.close(code=denied.code)
@@ -68,7 +73,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             self.groups.append(broadcast.session_group(session_key))
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        layer_watch.register(self)
+        local_sockets.register(self)
+        layer_watch.start()
         snapshot = await database_sync_to_async(meeting_snapshot)(
             meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
         )
@@ -87,10 +93,10 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         if seat is None:
             return
         self.seat = None
-        layer_watch.unregister(self)
-        left_at = await call_service(presence.room_leave, seat=seat)
-        if left_at is not None:
-            task = asyncio.create_task(_confirm_departure(seat, left_at))
+        local_sockets.unregister(self)
+        departure = await call_service(presence.room_leave, seat=seat)
+        if departure is not None:
+            task = asyncio.create_task(_confirm_departure(departure))
             _pending_departures.add(task)
             task.add_done_callback(_pending_departures.discard)
 
@@ -183,19 +189,9 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         await self.close(code=message["code"])
 
 
-async def call_service(service, **kwargs):
-    """Run a service in the database thread; send its broadcasts from the event loop
-    once it committed (a refused or failed call broadcasts nothing)."""
-    collected, token = broadcast.collect()
-    try:
-        return await database_sync_to_async(service)(**kwargs)
-    finally:
-        await broadcast.deliver(collected, token)
-
-
-async def _confirm_departure(seat: Seat, left_at) -> None:
+async def _confirm_departure(departure: presence.Departure) -> None:
     await asyncio.sleep(settings.HEARTH_PRESENCE_GRACE_SECONDS)
     try:
-        await call_service(presence.room_absence_confirm, seat=seat, left_at=left_at)
+        await call_service(presence.room_absence_confirm, departure=departure)
     except Exception:
-        logger.exception("presence: could not confirm departure of %s", seat.membership_id)
+        logger.exception("presence: could not confirm departure of %s", departure.membership_id)

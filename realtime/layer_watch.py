@@ -7,7 +7,6 @@ go deaf that way. Each process keeps one marker key in Redis and checks it every
 seconds; when it is gone, every socket of the process is closed with 4012 (not final:
 "reconnect now"), and the clients reconnect and resync from their last seq, losing
 nothing.
-The registry of sockets is only a list of what this process holds open, not state.
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import weakref
-from typing import Protocol
 
 from django.conf import settings
 
 from room.errors import CloseCode
+
+from . import local_sockets
 
 logger = logging.getLogger(__name__)
 
@@ -30,26 +29,16 @@ CLOSE_LAYER_LOST = CloseCode.LAYER_LOST
 MARKER_TTL_SECONDS = 24 * 3600
 
 
-class Closable(Protocol):
-    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
-
-
-_sockets: weakref.WeakSet = weakref.WeakSet()
 _task: asyncio.Task | None = None
 
 
-def register(consumer: Closable) -> None:
-    """Watch on behalf of this consumer (started once per process, Redis layer only)."""
+def start() -> None:
+    """Watch on behalf of this process's sockets (once per process, Redis layer only)."""
     global _task
     if not settings.REDIS_URL:
         return
-    _sockets.add(consumer)
     if _task is None or _task.done() or _task.get_loop() is not asyncio.get_running_loop():
         _task = asyncio.create_task(_watch(settings.REDIS_URL, settings.HEARTH_LAYER_WATCH_SECONDS))
-
-
-def unregister(consumer: Closable) -> None:
-    _sockets.discard(consumer)
 
 
 async def _watch(url: str, interval: float) -> None:
@@ -74,10 +63,4 @@ async def _watch(url: str, interval: float) -> None:
 
 
 async def _close_all() -> None:
-    sockets = list(_sockets)
-    logger.warning("Redis lost its groups; closing %s sockets so they resync", len(sockets))
-    for consumer in sockets:
-        try:
-            await consumer.close(code=CLOSE_LAYER_LOST)
-        except Exception:
-            logger.exception("could not close a socket")
+    await local_sockets.close_all(CLOSE_LAYER_LOST, "Redis lost its groups")

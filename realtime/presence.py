@@ -1,66 +1,108 @@
-"""Who is in the room: entering, leaving, and confirming an absence after the grace
-period. Attendance rows in the database are the truth; sockets only report to them."""
+"""Who is in the room: entering, leaving, and letting people go.
+
+A person is present in a meeting while he has a Connection row: one per open socket,
+held by the server process that holds the socket (room.models). Sockets report to the
+rows; the rows are the truth. A process that dies leaves rows whose lease runs out,
+and another process sweeps them (realtime.lease).
+"""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from facilitation import services as facilitation
-from groups.models import Attendance, MeetingStatus, Membership, Role
+from groups.models import Attendance, Meeting, MeetingStatus, Membership, Role
 from room import broadcast
 from room.access import access_meeting
-from room.context import Seat, system_acting
+from room.context import Room, Seat, system_acting
 from room.errors import AccessDenied, CloseCode
+from room.models import Connection, ServerProcess
 
 from . import protocol
 
+MAX_SOCKETS_PER_PERSON = 3
+"""A phone, a laptop and one spare tab. Opening a fourth closes his oldest (4409)."""
 
-def room_enter(*, user, meeting_id: str, now: dt.datetime | None = None) -> Seat:
-    """Check the person may enter, count the connection, and announce him unless he is
+
+@dataclass(frozen=True)
+class Departure:
+    """Someone with no socket left in a meeting since `left_at`."""
+
+    meeting_pk: int
+    membership_id: int
+    left_at: dt.datetime
+
+
+def room_enter(
+    *, user, meeting_id: str, process_id: str, channel_name: str, now: dt.datetime | None = None
+) -> Seat:
+    """Check the person may enter, record his socket, and announce him unless he is
     coming back within the grace period (so a flaky connection doesn't flap)."""
     membership, meeting = access_meeting(user=user, meeting_id=meeting_id)
     now = now or timezone.now()
     with system_acting(meeting_pk=meeting.pk, actor=membership, now=now) as room:
         if room.meeting.status == MeetingStatus.ENDED:
             raise AccessDenied(CloseCode.ENDED, "This meeting has ended.")
-        was_away, announce = _count_connection(room.meeting, membership, now)
-        if was_away:
-            facilitation.round_member_arrived(room)
-        if announce:
-            room.log.private(
-                broadcast.meeting_group(room.meeting.pk), protocol.presence_joined(membership)
-            )
+        attendance, created = Attendance.objects.select_for_update().get_or_create(
+            meeting=room.meeting, membership=membership, defaults={"joined_at": now}
+        )
+        kept = _close_the_oldest_beyond_the_cap(room.meeting, membership)
+        connection = Connection.objects.create(
+            meeting=room.meeting,
+            membership=membership,
+            process_id=process_id,
+            channel_name=channel_name,
+            opened_at=now,
+        )
+        if not kept:
+            _arrived(room, attendance, created=created)
     return Seat(
-        meeting_pk=room.meeting.pk,
+        meeting_pk=meeting.pk,
         membership_id=membership.pk,
         user_id=user.pk,
         is_facilitator=membership.role == Role.FACILITATOR,
+        connection_id=connection.pk,
     )
 
 
-def _count_connection(meeting, membership: Membership, now: dt.datetime) -> tuple[bool, bool]:
-    """(he was away, the room should hear he came): not when he is back within the
-    grace period."""
-    attendance, created = Attendance.objects.select_for_update().get_or_create(
-        meeting=meeting, membership=membership, defaults={"joined_at": now}
+def _close_the_oldest_beyond_the_cap(meeting: Meeting, membership: Membership) -> int:
+    """How many of his sockets stay open; the oldest beyond the cap close (4409)."""
+    open_now = list(
+        Connection.objects.filter(meeting=meeting, membership=membership).order_by(
+            "opened_at", "pk"
+        )
     )
-    was_away = attendance.connections == 0
-    announce = was_away and (
+    excess = len(open_now) - (MAX_SOCKETS_PER_PERSON - 1)
+    for oldest in open_now[: max(excess, 0)]:
+        oldest.delete()
+        broadcast.close_channel_on_commit(oldest.channel_name, CloseCode.REPLACED)
+    return len(open_now) - max(excess, 0)
+
+
+def _arrived(room: Room, attendance: Attendance, *, created: bool) -> None:
+    """He had no socket open: his round place, and the room hears of him unless he is
+    back within the grace period."""
+    left_at = attendance.left_at
+    announce = (
         created
-        or attendance.left_at is None
-        or (now - attendance.left_at).total_seconds() >= settings.HEARTH_PRESENCE_GRACE_SECONDS
+        or left_at is None
+        or (room.now - left_at).total_seconds() >= settings.HEARTH_PRESENCE_GRACE_SECONDS
     )
-    attendance.connections += 1
     attendance.left_at = None
-    attendance.save(update_fields=["connections", "left_at"])
-    return was_away, announce
+    attendance.save(update_fields=["left_at"])
+    facilitation.round_member_arrived(room)
+    if announce:
+        room.log.private(
+            broadcast.meeting_group(room.meeting.pk), protocol.presence_joined(room.actor)
+        )
 
 
-def room_leave(*, seat: Seat, now: dt.datetime | None = None) -> dt.datetime | None:
-    """One connection closed. Returns the time the person became absent (no
-    connections left), to confirm after the grace period, or None."""
+def room_leave(*, seat: Seat, now: dt.datetime | None = None) -> Departure | None:
+    """One socket closed. When it was his last in the meeting, the departure to
+    confirm after the grace period."""
     now = now or timezone.now()
     with transaction.atomic():
         attendance = (
@@ -68,25 +110,33 @@ def room_leave(*, seat: Seat, now: dt.datetime | None = None) -> dt.datetime | N
             .filter(meeting_id=seat.meeting_pk, membership_id=seat.membership_id)
             .first()
         )
-        if attendance is None or attendance.connections == 0:
+        Connection.objects.filter(pk=seat.connection_id).delete()
+        if attendance is None or _still_here(seat.meeting_pk, seat.membership_id):
             return None
-        attendance.connections -= 1
-        if attendance.connections == 0:
+        if attendance.left_at is None:
             attendance.left_at = now
-        attendance.save(update_fields=["connections", "left_at"])
-        return attendance.left_at if attendance.connections == 0 else None
+            attendance.save(update_fields=["left_at"])
+        return Departure(seat.meeting_pk, seat.membership_id, attendance.left_at)
 
 
-def room_absence_confirm(*, seat: Seat, left_at: dt.datetime) -> bool:
+def _still_here(meeting_pk: int, membership_id: int) -> bool:
+    return Connection.objects.filter(meeting_id=meeting_pk, membership_id=membership_id).exists()
+
+
+def room_absence_confirm(*, departure: Departure) -> bool:
     """After the grace period: if he is still away, tell the room, and if it was his
     turn, move the round on (skipped). He keeps his place if he comes back before
     his turn."""
-    membership = Membership.objects.get(pk=seat.membership_id)
-    with system_acting(meeting_pk=seat.meeting_pk, actor=membership, now=timezone.now()) as room:
+    membership = Membership.objects.get(pk=departure.membership_id)
+    with system_acting(
+        meeting_pk=departure.meeting_pk, actor=membership, now=timezone.now()
+    ) as room:
         attendance = Attendance.objects.filter(
-            meeting_id=seat.meeting_pk, membership_id=seat.membership_id
+            meeting_id=departure.meeting_pk, membership_id=departure.membership_id
         ).first()
-        if attendance is None or attendance.connections > 0 or attendance.left_at != left_at:
+        if attendance is None or attendance.left_at != departure.left_at:
+            return False
+        if _still_here(departure.meeting_pk, departure.membership_id):
             return False
         if room.meeting.status == MeetingStatus.LIVE:
             facilitation.round_member_departed(room)
@@ -94,3 +144,53 @@ def room_absence_confirm(*, seat: Seat, left_at: dt.datetime) -> bool:
             broadcast.meeting_group(room.meeting.pk), protocol.presence_left(membership)
         )
         return True
+
+
+# Leases ----------------------------------------------------------------------------------
+
+
+def lease_renew(*, process_id: str, seconds: float) -> bool:
+    """Renew this process's lease; False when it had lapsed and been swept (its sockets
+    no longer count: the caller closes them so they reconnect)."""
+    now = timezone.now()
+    until = now + dt.timedelta(seconds=seconds)
+    if ServerProcess.objects.filter(pk=process_id).update(lease_until=until):
+        return True
+    ServerProcess.objects.create(id=process_id, started_at=now, lease_until=until)
+    return False
+
+
+def sweep_lapsed() -> list[Departure]:
+    """Let go of the connections of processes whose lease ran out. One sweeper takes
+    each dead process (SKIP LOCKED); its people leave now, unless they reconnected
+    elsewhere: they have been gone for a lease already, longer than the grace."""
+    now = timezone.now()
+    with transaction.atomic():
+        lapsed = list(
+            ServerProcess.objects.select_for_update(skip_locked=True)
+            .filter(lease_until__lt=now)
+            .values_list("pk", flat=True)
+        )
+        if not lapsed:
+            return []
+        seats = set(
+            Connection.objects.filter(process_id__in=lapsed).values_list(
+                "meeting_id", "membership_id"
+            )
+        )
+        ServerProcess.objects.filter(pk__in=lapsed).delete()  # and their connections
+        departures = []
+        for meeting_pk, membership_id in sorted(seats):
+            if _still_here(meeting_pk, membership_id):
+                continue
+            Attendance.objects.filter(
+                meeting_id=meeting_pk, membership_id=membership_id, left_at__isnull=True
+            ).update(left_at=now)
+            left_at = (
+                Attendance.objects.filter(meeting_id=meeting_pk, membership_id=membership_id)
+                .values_list("left_at", flat=True)
+                .first()
+            )
+            if left_at is not None:
+                departures.append(Departure(meeting_pk, membership_id, left_at))
+        return departures

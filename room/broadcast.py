@@ -46,34 +46,39 @@ def session_group(session_key: str) -> str:
 
 # Set by a consumer around a service call: messages committed during the call are
 # handed back to it and sent from the event loop, instead of blocking the shared
-# database thread on a round trip to the channel layer.
-_collected: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
+# database thread on a round trip to the channel layer. Each entry: (group or channel,
+# message, whether it is one channel).
+Outgoing = tuple[str, dict[str, Any], bool]
+_collected: ContextVar[list[Outgoing] | None] = ContextVar(
     "hearth_broadcast_collected", default=None
 )
 
 
-def _group_send(group: str, message: dict[str, Any]) -> None:
+def _send(target: str, message: dict[str, Any], *, channel: bool = False) -> None:
     collected = _collected.get()
     if collected is not None:
-        collected.append((group, message))
+        collected.append((target, message, channel))
         return
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group, message)
+        send = layer.send if channel else layer.group_send
+        async_to_sync(send)(target, message)
 
 
-def collect() -> tuple[list[tuple[str, dict[str, Any]]], Any]:
+def collect() -> tuple[list[Outgoing], Any]:
     """Start collecting (in the consumer's task, before the service call)."""
-    collected: list[tuple[str, dict[str, Any]]] = []
+    collected: list[Outgoing] = []
     return collected, _collected.set(collected)
 
 
-async def deliver(collected: list[tuple[str, dict[str, Any]]], token: Any) -> None:
+async def deliver(collected: list[Outgoing], token: Any) -> None:
     """Stop collecting and send what the committed call produced, in order."""
     _collected.reset(token)
     layer = get_channel_layer()
-    for group, message in collected:
-        await layer.group_send(group, message)
+    if layer is None:
+        return
+    for target, message, channel in collected:
+        await (layer.send if channel else layer.group_send)(target, message)
 
 
 def send_frames_on_commit(group: str, frames: Iterable[dict[str, Any]]) -> None:
@@ -82,9 +87,17 @@ def send_frames_on_commit(group: str, frames: Iterable[dict[str, Any]]) -> None:
         # Facilitator notices are re-checked on delivery: someone who stopped being a
         # facilitator after connecting must not keep receiving them.
         kind = "room.facilitator_frames" if group.endswith("-facilitators") else "room.frames"
-        transaction.on_commit(lambda: _group_send(group, {"type": kind, "frames": texts}))
+        message = {"type": kind, "frames": texts}
+        transaction.on_commit(lambda: _send(group, message))
 
 
 def close_on_commit(group: str, code: int) -> None:
     """Close every socket in the group (removed member: 4403; meeting ended: 4410)."""
-    transaction.on_commit(lambda: _group_send(group, {"type": "room.close", "code": code}))
+    message = {"type": "room.close", "code": code}
+    transaction.on_commit(lambda: _send(group, message))
+
+
+def close_channel_on_commit(channel_name: str, code: int) -> None:
+    """Close one socket (the oldest of too many: 4409)."""
+    message = {"type": "room.close", "code": code}
+    transaction.on_commit(lambda: _send(channel_name, message, channel=True))

@@ -23,6 +23,7 @@ class Seat:
     membership_id: int
     user_id: int
     is_facilitator: bool
+    connection_id: int | None = None  # its room.models.Connection row, while open
 
 
 @dataclass

@@ -37,3 +37,33 @@ class MeetingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meeting_id}#{self.seq} {self.type}"
+
+
+class ServerProcess(models.Model):
+    """One running server process, alive while its lease is renewed. When a process
+    dies (kill -9, a lost machine), its lease runs out and any other process sweeps its
+    connections away (realtime.lease), so nobody stays "present" with no socket."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    started_at = models.DateTimeField()
+    lease_until = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Connection(models.Model):
+    """One open websocket: a person in a meeting, held by a server process. A person is
+    present in a meeting while he has at least one."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="connections")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    process = models.ForeignKey(ServerProcess, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200)
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["meeting", "membership"], name="connection_seat")]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} in {self.meeting_id} via {self.process_id}"

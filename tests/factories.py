@@ -80,3 +80,31 @@ def make_meeting(circle: Circle, *, status: str = MeetingStatus.LIVE, **fields) 
         **fields,
     )
     return meeting
+
+
+TEST_PROCESS = "tests-process"
+_channels = itertools.count(1)
+
+
+def enter_room(membership, meeting, now=None):
+    """presence.room_enter as a consumer calls it: for a socket of this test process."""
+    from realtime import presence
+    from room.models import ServerProcess
+
+    ServerProcess.objects.update_or_create(
+        id=TEST_PROCESS,
+        defaults={
+            "started_at": timezone.now(),
+            "lease_until": timezone.now() + dt.timedelta(hours=1),
+        },
+    )
+    channel = f"test.channel!{next(_channels)}"
+    return presence.room_enter(
+        user=membership.user,
+        meeting_id=str(meeting.public_id),
+        process_id=TEST_PROCESS,
+        channel_name=channel,
+        now=now,
+    )
+
+

@@ -17,7 +17,6 @@ from django.utils import timezone
 from facilitation.models import Round, Turn
 from groups import services as group_services
 from groups.models import Meeting
-from realtime import presence
 from realtime.dispatch import perform
 from realtime.protocol import parse_frame
 from room.errors import ErrorCode, RoomError
@@ -32,7 +31,7 @@ def frame(frame_type: str, **fields):
 
 
 def enter(membership, meeting):
-    return presence.room_enter(user=membership.user, meeting_id=str(meeting.public_id))
+    return factories.enter_room(membership, meeting)
 
 
 def apply_in_thread(seat, f, results: list, start: threading.Barrier | None = None):

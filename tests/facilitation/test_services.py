@@ -55,19 +55,19 @@ FACILITATOR_FRAMES = [
 
 
 def enter(membership: Membership, meeting: Meeting, now: dt.datetime | None = None):
-    return presence.room_enter(user=membership.user, meeting_id=str(meeting.public_id), now=now)
+    return factories.enter_room(membership, meeting, now=now)
 
 
-def leave(seat, *, seconds_ago: float = 0) -> dt.datetime | None:
+def leave(seat, *, seconds_ago: float = 0) -> presence.Departure | None:
     """Close his only connection `seconds_ago` (past the grace period when large)."""
     return presence.room_leave(seat=seat, now=timezone.now() - dt.timedelta(seconds=seconds_ago))
 
 
 def gone(seat) -> None:
     """He left and the grace period ran out without him coming back."""
-    left_at = leave(seat, seconds_ago=60)
-    assert left_at is not None
-    assert presence.room_absence_confirm(seat=seat, left_at=left_at)
+    departure = leave(seat, seconds_ago=60)
+    assert departure is not None
+    assert presence.room_absence_confirm(departure=departure)
 
 
 def send(seat, frame_type: str, *, now: dt.datetime | None = None, **fields):
@@ -506,7 +506,7 @@ def test_the_speaker_who_leaves_is_skipped_after_the_grace_period(meeting, in_ro
     assert open_turn(meeting).pk == ann_turn.pk
     seq = newest_seq(meeting)
 
-    assert presence.room_absence_confirm(seat=ann_seat, left_at=left_at)
+    assert presence.room_absence_confirm(departure=left_at)
 
     ended, started = events(meeting, seq)
     assert (ended["type"], ended["membership_id"], ended["outcome"]) == (
@@ -525,7 +525,7 @@ def test_the_speaker_who_comes_back_within_the_grace_period_keeps_his_turn(meeti
     enter(ann_turn.membership, meeting)
     before = round_rows(meeting), newest_seq(meeting)
 
-    assert not presence.room_absence_confirm(seat=ann_seat, left_at=left_at)
+    assert not presence.room_absence_confirm(departure=left_at)
 
     assert (round_rows(meeting), newest_seq(meeting)) == before
     assert open_turn(meeting).pk == ann_turn.pk
@@ -568,7 +568,7 @@ def test_a_flaky_connection_when_his_turn_comes_does_not_cost_him_the_turn(
     bob_turn = open_turn(meeting)
     assert bob_turn.membership_id == bob.pk
     # ...and if he really is gone, the grace period ends his turn.
-    presence.room_absence_confirm(seat=bob_seat, left_at=left_at)
+    presence.room_absence_confirm(departure=left_at)
     assert Turn.objects.get(pk=bob_turn.pk).outcome == "skipped"
     assert live_round_or_none(meeting) is None
 
@@ -1262,7 +1262,7 @@ def test_round_events_are_broadcast_once_after_commit(
 ):
     sent = []
     monkeypatch.setattr(
-        "room.broadcast._group_send", lambda group, message: sent.append((group, message))
+        "room.broadcast._send", lambda group, message, **kw: sent.append((group, message))
     )
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -1282,7 +1282,7 @@ def test_a_refused_frame_broadcasts_nothing(
     meeting, in_round, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("room.broadcast._group_send", lambda *a: sent.append(a))
+    monkeypatch.setattr("room.broadcast._send", lambda *a, **kw: sent.append(a))
     turn = open_turn(meeting)
     send(in_round[0], "round.next", turn_id=turn.pk)
 

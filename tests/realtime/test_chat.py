@@ -11,12 +11,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from groups.models import Meeting
-from realtime import presence, services
+from realtime import services
 from realtime.models import CrisisAlert
 from room import broadcast
 from room.context import Seat
 from room.errors import RoomError
 from room.models import MeetingEvent
+from tests import factories
 from tests.realtime.conftest import events_of, room_state, users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -323,7 +324,7 @@ def _statements(context: CaptureQueriesContext) -> list[str]:
 
 
 def test_chat_send_takes_three_queries(room, member, django_assert_max_num_queries):
-    seat = presence.room_enter(user=member.user, meeting_id=str(room.public_id))
+    seat = factories.enter_room(member, room)
     # Transactional test: chat_send's atomic block is the outermost, so Django also logs
     # its BEGIN and COMMIT. Three queries plus those two.
     with django_assert_max_num_queries(3 + 2) as context:
@@ -370,7 +371,7 @@ def sent(monkeypatch):
     """What would reach the channel layer, recorded instead of sent."""
     calls: list[tuple[str, dict]] = []
     monkeypatch.setattr(
-        broadcast, "_group_send", lambda group, message: calls.append((group, message))
+        broadcast, "_send", lambda group, message, **kw: calls.append((group, message))
     )
     return calls
 

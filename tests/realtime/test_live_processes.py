@@ -190,14 +190,11 @@ async def test_a_socket_lost_with_redis_still_releases_its_presence(room):
     the person stayed counted as present for good (found by `make bench`'s reconnect
     scenario). Now the seat is released however the consumer ends."""
     meeting, (host, alice, bob) = room
-    from groups.models import Attendance
+    from room.models import Connection
 
     def connections() -> dict[int, int]:
-        return dict(
-            Attendance.objects.filter(meeting=meeting).values_list(
-                "membership__user_id", "connections"
-            )
-        )
+        rows = Connection.objects.filter(meeting=meeting, membership__user_id=alice.pk)
+        return {alice.pk: rows.count()}
 
     with RedisServer() as redis:
         with DaphneServer(database_url=database_url_for_tests(), redis_url=redis.url) as server:
