@@ -110,7 +110,8 @@ def room_leave(*, seat: Seat, now: dt.datetime | None = None) -> Departure | Non
             .filter(meeting_id=seat.meeting_pk, membership_id=seat.membership_id)
             .first()
         )
-        Connection.objects.filter(pk=seat.connection_id).delete()
+        if seat.connection_id is not None:
+            Connection.objects.filter(pk=seat.connection_id).delete()
         if attendance is None or _still_here(seat.meeting_pk, seat.membership_id):
             return None
         if attendance.left_at is None:

@@ -106,5 +106,3 @@ def enter_room(membership, meeting, now=None):
         channel_name=channel,
         now=now,
     )
-
-
