@@ -105,6 +105,14 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads per server process that run the live room's database work, each with its own
+# persistent connection (realtime.calls). SQLite takes one writer at a time: one thread.
+HEARTH_DB_THREADS = int(
+    os.environ.get(
+        "HEARTH_DB_THREADS",
+        "1" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "8",
+    )
+)
 
 # Channel layer: Redis when REDIS_URL is set (needed for more than one process),
 # otherwise in-memory (one process, a few people: `make run`).

@@ -10,7 +10,6 @@ import asyncio
 import logging
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -20,7 +19,7 @@ from room.context import Seat
 from room.errors import AccessDenied, ErrorCode, RoomError
 
 from . import layer_watch, lease, local_sockets, presence, protocol, services
-from .calls import call_service
+from .calls import call_service, in_db_thread
 from .dispatch import budgets, over_budget_error, perform
 from .protocol import RESYNC_BATCH, dumps, frame_ref, parse_frame
 from .selectors import meeting_snapshot
@@ -37,7 +36,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         """Channels 4.2+ hops to a thread to close stale DB connections before every
         message, broadcasts included (about a fifth of a relay's CPU, STACK_NOTES).
-        All our database work goes through database_sync_to_async, which closes stale
+        All our database work goes through realtime.calls, which closes stale
         connections in its own thread, so the hop buys nothing here."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -75,8 +74,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         local_sockets.register(self)
         layer_watch.start()
-        snapshot = await database_sync_to_async(meeting_snapshot)(
-            meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
+        snapshot = await in_db_thread(
+            meeting_snapshot, meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
         )
         await self.send(text_data=dumps(snapshot))
 
@@ -157,8 +156,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
     async def _resync(self, after: int) -> None:
         while True:
-            events, newest = await database_sync_to_async(services.events_after)(
-                seat=self.seat, after=after, limit=RESYNC_BATCH
+            events, newest = await in_db_thread(
+                services.events_after, seat=self.seat, after=after, limit=RESYNC_BATCH
             )
             await self.send(text_data=dumps(protocol.events_batch(events, newest)))
             if len(events) < RESYNC_BATCH:
@@ -178,7 +177,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         seat = self.seat
         if seat is None:
             return
-        if await database_sync_to_async(services.is_current_facilitator)(seat=seat):
+        if await in_db_thread(services.is_current_facilitator, seat=seat):
             await self.room_frames(message)
         else:
             await self.channel_layer.group_discard(

@@ -5,13 +5,17 @@ from tests import factories
 
 @pytest.fixture(scope="session", autouse=True)
 def close_async_test_connections(django_db_setup):
-    """Async tests reach the ORM through asgiref's shared sync thread, whose database
-    connection outlives them; close it before pytest-django drops the test database."""
+    """Async tests reach the ORM through asgiref's shared sync thread and the live
+    room's database threads, whose connections outlive them; close them before
+    pytest-django drops the test database."""
     yield
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+    from realtime import calls
+
+    calls.shutdown()  # the live room's database threads (realtime.calls)
 
 
 @pytest.fixture(autouse=True)
