@@ -17,6 +17,7 @@ from django.utils import timezone
 from room import broadcast
 from room.context import Seat
 from room.errors import AccessDenied, ErrorCode, RoomError
+from room.fanout import fanout
 
 from . import layer_watch, lease, local_sockets, presence, protocol, services
 from .calls import call_service, in_db_thread
@@ -32,6 +33,7 @@ _pending_departures: set[asyncio.Task] = set()
 
 class MeetingConsumer(AsyncWebsocketConsumer):
     seat: Seat | None = None
+    _held: list[str] | None = None  # fan-out frames that arrived before the snapshot
 
     async def dispatch(self, message: dict) -> None:
         """Channels 4.2+ hops to a thread to close stale DB connections before every
@@ -59,10 +61,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             await self.close(code=denied.code)
             return
         seat = self.seat
-        self.groups = [
-            broadcast.meeting_group(seat.meeting_pk),
-            broadcast.member_group(seat.meeting_pk, seat.membership_id),
-        ]
+        # The meeting's own broadcasts come through the fan-out (room.fanout); the
+        # channel layer's groups carry what is for some people only.
+        self._held = []
+        await fanout(settings.REDIS_URL).join(seat.meeting_pk, self)
+        self.groups = [broadcast.member_group(seat.meeting_pk, seat.membership_id)]
         if seat.is_facilitator:
             self.groups.append(broadcast.facilitators_group(seat.meeting_pk))
         # Logging out closes this login's sockets; a new password closes all of his.
@@ -78,6 +81,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             meeting_snapshot, meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
         )
         await self.send(text_data=dumps(snapshot))
+        held, self._held = self._held, None
+        await self.send_texts(held or [])  # the client drops what the snapshot had
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -93,6 +98,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             return
         self.seat = None
         local_sockets.unregister(self)
+        await fanout(settings.REDIS_URL).leave(seat.meeting_pk, self)
         departure = await call_service(presence.room_leave, seat=seat)
         if departure is not None:
             task = asyncio.create_task(_confirm_departure(departure))
@@ -170,8 +176,16 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     # Channel-layer deliveries (see room.broadcast) --------------------------------
 
     async def room_frames(self, message: dict) -> None:
-        for text in message["frames"]:
-            await self.send(text_data=text)
+        await self.send_texts(message["frames"])
+
+    async def send_texts(self, texts: list[str]) -> None:
+        """Ready-made frames, written as they are (room.fanout calls this directly).
+        Until the snapshot is out they wait: a client hears the snapshot first."""
+        if self._held is not None:
+            self._held.extend(texts)
+            return
+        for text in texts:
+            await self.base_send({"type": "websocket.send", "text": text})
 
     async def room_facilitator_frames(self, message: dict) -> None:
         seat = self.seat

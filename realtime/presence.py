@@ -95,9 +95,7 @@ def _arrived(room: Room, attendance: Attendance, *, created: bool) -> None:
     attendance.save(update_fields=["left_at"])
     facilitation.round_member_arrived(room)
     if announce:
-        room.log.private(
-            broadcast.meeting_group(room.meeting.pk), protocol.presence_joined(room.actor)
-        )
+        room.log.notice(protocol.presence_joined(room.actor))
 
 
 def room_leave(*, seat: Seat, now: dt.datetime | None = None) -> Departure | None:
@@ -141,9 +139,7 @@ def room_absence_confirm(*, departure: Departure) -> bool:
             return False
         if room.meeting.status == MeetingStatus.LIVE:
             facilitation.round_member_departed(room)
-        room.log.private(
-            broadcast.meeting_group(room.meeting.pk), protocol.presence_left(membership)
-        )
+        room.log.notice(protocol.presence_left(membership))
         return True
 
 

@@ -198,7 +198,7 @@ def meeting_end(room: Room) -> None:
     meeting.ended_at = room.now
     meeting.save(update_fields=["status", "ended_at"])
     room.log.append("meeting.ended", {"by": protocol.author(room.actor)}, actor=room.actor)
-    room.log.close(broadcast.meeting_group(meeting.pk), CloseCode.ENDED)
+    room.log.close_meeting(CloseCode.ENDED)
 
 
 # Messages: reactions, flags, removal ---------------------------------------------------

@@ -9,20 +9,20 @@ import hashlib
 import json
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
+
+from .fanout import fanout
 
 
 def dumps(message: dict[str, Any]) -> str:
     """Every outbound frame's text: compact, UTF-8 as is."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def meeting_group(meeting_pk: int) -> str:
-    return f"meeting-{meeting_pk}"
 
 
 def facilitators_group(meeting_pk: int) -> str:
@@ -45,24 +45,37 @@ def session_group(session_key: str) -> str:
 
 
 # Set by a consumer around a service call: messages committed during the call are
-# handed back to it and sent from the event loop, instead of blocking the shared
-# database thread on a round trip to the channel layer. Each entry: (group or channel,
-# message, whether it is one channel).
-Outgoing = tuple[str, dict[str, Any], bool]
+# handed back to it and sent from the event loop, instead of blocking a database thread
+# on a round trip to Redis.
+@dataclass(frozen=True)
+class Outgoing:
+    target: str  # a channel-layer group or channel, or a meeting's pk for the fan-out
+    message: dict[str, Any]
+    way: Literal["group", "channel", "meeting"] = "group"
+
+
 _collected: ContextVar[list[Outgoing] | None] = ContextVar(
     "hearth_broadcast_collected", default=None
 )
 
 
-def _send(target: str, message: dict[str, Any], *, channel: bool = False) -> None:
+def _send(outgoing: Outgoing) -> None:
     collected = _collected.get()
     if collected is not None:
-        collected.append((target, message, channel))
+        collected.append(outgoing)
+    else:
+        async_to_sync(_deliver_one)(outgoing)
+
+
+async def _deliver_one(outgoing: Outgoing) -> None:
+    if outgoing.way == "meeting":
+        await fanout(settings.REDIS_URL).publish(int(outgoing.target), outgoing.message)
         return
     layer = get_channel_layer()
-    if layer is not None:
-        send = layer.send if channel else layer.group_send
-        async_to_sync(send)(target, message)
+    if layer is None:
+        return
+    send = layer.send if outgoing.way == "channel" else layer.group_send
+    await send(outgoing.target, outgoing.message)
 
 
 def collect() -> tuple[list[Outgoing], Any]:
@@ -74,30 +87,42 @@ def collect() -> tuple[list[Outgoing], Any]:
 async def deliver(collected: list[Outgoing], token: Any) -> None:
     """Stop collecting and send what the committed call produced, in order."""
     _collected.reset(token)
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for target, message, channel in collected:
-        await (layer.send if channel else layer.group_send)(target, message)
+    for outgoing in collected:
+        await _deliver_one(outgoing)
+
+
+def send_to_meeting_on_commit(meeting_pk: int, frames: Iterable[dict[str, Any]]) -> None:
+    """Everyone in the meeting: the shared log's events (room.fanout)."""
+    texts = [dumps(frame) for frame in frames]
+    if texts:
+        outgoing = Outgoing(str(meeting_pk), {"frames": texts}, "meeting")
+        transaction.on_commit(lambda: _send(outgoing))
+
+
+def close_meeting_on_commit(meeting_pk: int, code: int) -> None:
+    """Every socket in the meeting (it ended: 4410)."""
+    outgoing = Outgoing(str(meeting_pk), {"close": code}, "meeting")
+    transaction.on_commit(lambda: _send(outgoing))
 
 
 def send_frames_on_commit(group: str, frames: Iterable[dict[str, Any]]) -> None:
+    """Some people only, through a channel-layer group (a member, the facilitators)."""
     texts = [dumps(frame) for frame in frames]
     if texts:
         # Facilitator notices are re-checked on delivery: someone who stopped being a
         # facilitator after connecting must not keep receiving them.
         kind = "room.facilitator_frames" if group.endswith("-facilitators") else "room.frames"
-        message = {"type": kind, "frames": texts}
-        transaction.on_commit(lambda: _send(group, message))
+        outgoing = Outgoing(group, {"type": kind, "frames": texts})
+        transaction.on_commit(lambda: _send(outgoing))
 
 
 def close_on_commit(group: str, code: int) -> None:
-    """Close every socket in the group (removed member: 4403; meeting ended: 4410)."""
-    message = {"type": "room.close", "code": code}
-    transaction.on_commit(lambda: _send(group, message))
+    """Close every socket in the group (removed member: 4403; logged out: 4401)."""
+    outgoing = Outgoing(group, {"type": "room.close", "code": code})
+    transaction.on_commit(lambda: _send(outgoing))
 
 
 def close_channel_on_commit(channel_name: str, code: int) -> None:
     """Close one socket (the oldest of too many: 4409)."""
-    message = {"type": "room.close", "code": code}
-    transaction.on_commit(lambda: _send(channel_name, message, channel=True))
+    outgoing = Outgoing(channel_name, {"type": "room.close", "code": code}, "channel")
+    transaction.on_commit(lambda: _send(outgoing))

@@ -69,8 +69,10 @@ class EventLog:
         self.meeting = meeting
         self.now = now
         self.events: list[MeetingEvent] = []
+        self._notices: list[dict[str, Any]] = []
         self._private: list[tuple[str, dict[str, Any]]] = []
         self._closes: list[tuple[str, int]] = []
+        self._ends_with: int | None = None
 
     @property
     def last_seq(self) -> int | None:
@@ -97,19 +99,29 @@ class EventLog:
         self.events.append(event)
         return event
 
+    def notice(self, frame: dict[str, Any]) -> None:
+        """A frame for everyone in the meeting that is not part of the log (no seq:
+        presence comes and goes)."""
+        self._notices.append(frame)
+
     def private(self, group: str, frame: dict[str, Any]) -> None:
-        """A frame for some people only (no seq: it is not part of the shared log)."""
+        """A frame for some people only (a member, the facilitators)."""
         self._private.append((group, frame))
 
     def close(self, group: str, code: int) -> None:
         self._closes.append((group, code))
 
+    def close_meeting(self, code: int) -> None:
+        """Close every socket in the meeting once the rest is delivered."""
+        self._ends_with = code
+
     def publish(self) -> None:
-        """Call once, inside the transaction; sending happens on commit."""
-        broadcast.send_frames_on_commit(
-            broadcast.meeting_group(self.meeting.pk), [serialize(e) for e in self.events]
-        )
+        """Call once, inside the transaction; sending happens on commit, in order."""
+        pk = self.meeting.pk
+        broadcast.send_to_meeting_on_commit(pk, [*map(serialize, self.events), *self._notices])
         for group, frame in self._private:
             broadcast.send_frames_on_commit(group, [frame])
         for group, code in self._closes:
             broadcast.close_on_commit(group, code)
+        if self._ends_with is not None:
+            broadcast.close_meeting_on_commit(pk, self._ends_with)

@@ -1261,9 +1261,7 @@ def test_round_events_are_broadcast_once_after_commit(
     meeting, seats, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(
-        "room.broadcast._send", lambda group, message, **kw: sent.append((group, message))
-    )
+    monkeypatch.setattr("room.broadcast._send", lambda out: sent.append((out.target, out.message)))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         send(seats[0], "round.start", kind="check_in")
@@ -1271,8 +1269,8 @@ def test_round_events_are_broadcast_once_after_commit(
     for callback in callbacks:
         callback()
 
-    ((group, message),) = sent  # one message, carrying both events in order
-    assert group == f"meeting-{meeting.pk}"
+    ((target, message),) = sent  # one message, carrying both events in order
+    assert target == str(meeting.pk)
     frames = [json.loads(text) for text in message["frames"]]
     assert [f["type"] for f in frames] == ["round.started", "turn.started"]
     assert [b["seq"] - a["seq"] for a, b in pairwise(frames)] == [1]
@@ -1282,7 +1280,7 @@ def test_a_refused_frame_broadcasts_nothing(
     meeting, in_round, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("room.broadcast._send", lambda *a, **kw: sent.append(a))
+    monkeypatch.setattr("room.broadcast._send", lambda out: sent.append(out))
     turn = open_turn(meeting)
     send(in_round[0], "round.next", turn_id=turn.pk)
 

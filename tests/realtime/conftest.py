@@ -51,6 +51,8 @@ class Client:
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self._n = 0
+        self.read_ahead: list[dict] = []
+        self.notices: list[dict] = []
 
     async def send(self, frame: dict) -> str:
         self._n += 1
@@ -65,24 +67,44 @@ class Client:
         await self.communicator.send_to(bytes_data=data)
 
     async def receive(self, timeout: float = 3) -> dict:
+        """The next frame: those read ahead while waiting for an answer come first."""
+        if self.read_ahead:
+            return self.read_ahead.pop(0)
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
     async def receive_until(self, predicate, timeout: float = 3) -> dict:
-        """Skip frames until one matches; fail if none arrives in time."""
+        """Skip frames until one matches; fail if none arrives in time. Private notices
+        (no seq) that are skipped are kept for a later receive_until: the meeting's
+        events (room.fanout) and the private notices (the channel layer) travel
+        different ways, so one may overtake the other."""
+        for index, frame in enumerate(self.notices):
+            if predicate(frame):
+                return self.notices.pop(index)
         while True:
             frame = await self.receive(timeout=timeout)
             if predicate(frame):
                 return frame
+            if "seq" not in frame and frame.get("type") not in {"ack", "error"}:
+                self.notices.append(frame)
 
     async def reply_to(self, ref: str, timeout: float = 3) -> dict:
-        return await self.receive_until(
-            lambda f: f.get("type") in {"ack", "error"} and f.get("ref") == ref, timeout
-        )
+        """The answer to a frame. The fan-out writes a meeting's events straight to the
+        socket, so the sender's own message may arrive before his answer: frames read
+        on the way are handed out next, in order, as if the answer had come first."""
+        seen: list[dict] = []
+        while True:
+            frame = await self.receive(timeout=timeout)
+            if frame.get("type") in {"ack", "error"} and frame.get("ref") == ref:
+                self.read_ahead[:0] = seen
+                return frame
+            seen.append(frame)
 
     async def request(self, frame: dict) -> dict:
         return await self.reply_to(await self.send(frame))
 
     async def nothing_pending(self, timeout: float = 0.2) -> bool:
+        if self.read_ahead:
+            return False
         return await self.communicator.receive_nothing(timeout=timeout)
 
     async def receive_close(self, timeout: float = 3) -> int:

@@ -368,11 +368,10 @@ def test_refused_chat_stays_within_the_budget(waiting_room, member):
 
 @pytest.fixture
 def sent(monkeypatch):
-    """What would reach the channel layer, recorded instead of sent."""
+    """What would reach the fan-out or the channel layer, recorded instead of sent:
+    (a meeting's pk or a group, the message)."""
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr(
-        broadcast, "_send", lambda group, message, **kw: calls.append((group, message))
-    )
+    monkeypatch.setattr(broadcast, "_send", lambda out: calls.append((out.target, out.message)))
     return calls
 
 
@@ -381,9 +380,8 @@ def test_chat_is_broadcast_once_after_commit(room, member, sent):
         services.chat_send(seat=_seat(room, member), body="hi", client_id="c1", now=timezone.now())
         assert sent == []  # nothing leaves before the commit
     assert len(sent) == 1
-    group, message = sent[0]
-    assert group == broadcast.meeting_group(room.pk)
-    assert message["type"] == "room.frames"
+    meeting, message = sent[0]
+    assert meeting == str(room.pk)
     assert [json.loads(text)["seq"] for text in message["frames"]] == [1]
     # The retry is acked but broadcasts nothing.
     services.chat_send(seat=_seat(room, member), body="hi", client_id="c1", now=timezone.now())
@@ -395,7 +393,7 @@ def test_crisis_message_sends_each_private_frame_once(room, member, sent):
         seat=_seat(room, member), body="I want to kill myself", client_id=None, now=timezone.now()
     )
     assert [group for group, _ in sent] == [
-        broadcast.meeting_group(room.pk),
+        str(room.pk),
         broadcast.facilitators_group(room.pk),
         broadcast.member_group(room.pk, member.pk),
     ]
