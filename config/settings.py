@@ -105,6 +105,9 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Commands waiting for a database thread beyond which new ones are refused with `busy`
+# (realtime.calls.backlog): past saturation the server says so rather than fall behind.
+HEARTH_DB_BACKLOG = int(os.environ.get("HEARTH_DB_BACKLOG", "200"))
 # Threads per server process that run the live room's database work, each with its own
 # persistent connection (realtime.calls). SQLite takes one writer at a time: one thread.
 HEARTH_DB_THREADS = int(

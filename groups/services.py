@@ -333,6 +333,7 @@ def membership_set_role(*, actor: Membership, membership: Membership, role: str)
         # Facilitators hold the agreements; they count as accepting the current ones.
         membership.agreements_accepted_at = timezone.now()
     membership.save(update_fields=["role", "agreements_accepted_at", "updated_at"])
+    signals.role_changed.send(sender=Membership, membership=membership)
     return membership
 
 

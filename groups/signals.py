@@ -11,3 +11,4 @@ from django.dispatch import Signal
 membership_ending = Signal()  # membership: about to be removed, or to leave
 membership_ended = Signal()  # membership (now REMOVED or LEFT), actor
 agreements_changed = Signal()  # circle: members accept them again before they next enter
+role_changed = Signal()  # membership: now a facilitator, or no longer one

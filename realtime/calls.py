@@ -38,6 +38,11 @@ async def in_db_thread[T](work: Callable[..., T], **kwargs: Any) -> T:
     return await run(**kwargs)
 
 
+def backlog() -> int:
+    """Calls waiting for a database thread in this process."""
+    return _executor._work_queue.qsize() if _executor is not None else 0
+
+
 async def call_service[T](service: Callable[..., T], **kwargs: Any) -> T:
     collected, token = broadcast.collect()
     try:

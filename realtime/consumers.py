@@ -8,6 +8,7 @@ JSON text.
 
 import asyncio
 import logging
+import uuid
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -19,11 +20,10 @@ from room.context import Seat
 from room.errors import AccessDenied, ErrorCode, RoomError
 from room.fanout import fanout
 
-from . import layer_watch, lease, local_sockets, presence, protocol, services
+from . import calls, layer_watch, lease, local_sockets, presence, protocol, services
 from .calls import call_service, in_db_thread
-from .dispatch import budgets, over_budget_error, perform
+from .dispatch import budgets, busy_error, over_budget_error, perform
 from .protocol import RESYNC_BATCH, dumps, frame_ref, parse_frame
-from .selectors import meeting_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ _pending_departures: set[asyncio.Task] = set()
 
 class MeetingConsumer(AsyncWebsocketConsumer):
     seat: Seat | None = None
-    _held: list[str] | None = None  # fan-out frames that arrived before the snapshot
+    _room: str | None = None  # the meeting's room key while listening (room.fanout)
+    _held: list[tuple[list[str], list[list]]] | None = None  # fan-out before the snapshot
 
     async def dispatch(self, message: dict) -> None:
         """Channels 4.2+ hops to a thread to close stale DB connections before every
@@ -48,41 +49,59 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first: a close code sent before accepting reaches the browser as 1006.
         await self.accept()
-        meeting_id = self.scope["url_route"]["kwargs"]["meeting_id"]
+        room = _room_key(self.scope["url_route"]["kwargs"]["meeting_id"])
+        # Listen before anything is read: whatever commits from now on reaches us, and
+        # what the snapshot already holds the client drops by seq.
+        self._held = []
+        self._room = room
+        if room is not None:
+            await fanout(settings.REDIS_URL).join(room, self)
         try:
-            self.seat = await call_service(
-                presence.room_enter,
+            seat, snapshot = await call_service(
+                presence.room_enter_with_snapshot,
                 user=self.scope.get("user"),
-                meeting_id=meeting_id,
+                meeting_id=room or "",
                 process_id=await lease.ensure_started(),
                 channel_name=self.channel_name,
             )
         except AccessDenied as denied:
+            await self._leave_room()
             await self.close(code=denied.code)
             return
-        seat = self.seat
-        # The meeting's own broadcasts come through the fan-out (room.fanout); the
-        # channel layer's groups carry what is for some people only.
-        self._held = []
-        await fanout(settings.REDIS_URL).join(seat.meeting_pk, self)
-        self.groups = [broadcast.member_group(seat.meeting_pk, seat.membership_id)]
-        if seat.is_facilitator:
-            self.groups.append(broadcast.facilitators_group(seat.meeting_pk))
-        # Logging out closes this login's sockets; a new password closes all of his.
-        self.groups.append(broadcast.user_group(seat.user_id))
+        self.seat = seat
+        await self._join_account_groups(seat)
+        local_sockets.register(self)
+        layer_watch.start()
+        await self.send(text_data=dumps(snapshot))
+        held, self._held = self._held or [], None
+        for common, private in held:  # the client drops by seq what the snapshot had
+            await self.deliver(common, private)
+
+    async def _join_account_groups(self, seat: Seat) -> None:
+        """Logging out closes this login's sockets; a new password closes all of his."""
+        self.groups = [broadcast.user_group(seat.user_id)]
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
             self.groups.append(broadcast.session_group(session_key))
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        local_sockets.register(self)
-        layer_watch.start()
-        snapshot = await in_db_thread(
-            meeting_snapshot, meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
-        )
-        await self.send(text_data=dumps(snapshot))
-        held, self._held = self._held, None
-        await self.send_texts(held or [])  # the client drops what the snapshot had
+
+    async def _leave_room(self) -> None:
+        room, self._room = self._room, None
+        if room is not None:
+            await fanout(settings.REDIS_URL).leave(room, self)
+
+    def hears(self, audience: str) -> bool:
+        """Whether frames for `audience` (room.broadcast) are his. The role is the one
+        he was seated with: a change of role reseats him (realtime.signals)."""
+        seat = self.seat
+        if seat is None:
+            return False
+        if audience == broadcast.FACILITATORS:
+            return seat.is_facilitator
+        if audience.startswith("all-but:"):
+            return audience != broadcast.all_but(seat.membership_id)
+        return audience == broadcast.member(seat.membership_id)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -98,7 +117,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             return
         self.seat = None
         local_sockets.unregister(self)
-        await fanout(settings.REDIS_URL).leave(seat.meeting_pk, self)
+        await self._leave_room()
         departure = await call_service(presence.room_leave, seat=seat)
         if departure is not None:
             task = asyncio.create_task(_confirm_departure(departure))
@@ -132,6 +151,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         try:
             if not budgets.take(seat, frame.command):
                 raise over_budget_error()
+            if calls.backlog() > settings.HEARTH_DB_BACKLOG:
+                raise busy_error()
             if isinstance(frame.command, protocol.Resync):
                 await self._resync(frame.command.after)
                 return
@@ -178,25 +199,20 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def room_frames(self, message: dict) -> None:
         await self.send_texts(message["frames"])
 
-    async def send_texts(self, texts: list[str]) -> None:
-        """Ready-made frames, written as they are (room.fanout calls this directly).
-        Until the snapshot is out they wait: a client hears the snapshot first."""
+    async def deliver(self, common: list[str], private: list[list]) -> None:
+        """A meeting's message from room.fanout: its frames for everyone, and those of
+        the private ones that are his. Until his snapshot is out they wait (he is not
+        seated yet, so who he is isn't known): a client hears the snapshot first."""
         if self._held is not None:
-            self._held.extend(texts)
+            self._held.append((common, private))
             return
+        texts = common + [t for who, ts in private if self.hears(who) for t in ts]
+        await self.send_texts(texts)
+
+    async def send_texts(self, texts: list[str]) -> None:
+        """Ready-made frames, written as they are."""
         for text in texts:
             await self.base_send({"type": "websocket.send", "text": text})
-
-    async def room_facilitator_frames(self, message: dict) -> None:
-        seat = self.seat
-        if seat is None:
-            return
-        if await in_db_thread(services.is_current_facilitator, seat=seat):
-            await self.room_frames(message)
-        else:
-            await self.channel_layer.group_discard(
-                broadcast.facilitators_group(seat.meeting_pk), self.channel_name
-            )
 
     async def room_close(self, message: dict) -> None:
         await self.close(code=message["code"])
@@ -208,3 +224,12 @@ async def _confirm_departure(departure: presence.Departure) -> None:
         await call_service(presence.room_absence_confirm, departure=departure)
     except Exception:
         logger.exception("presence: could not confirm departure of %s", departure.membership_id)
+
+
+def _room_key(meeting_id: str) -> str | None:
+    """The meeting's room key (its public id, as room.log.room_key writes it), or None
+    for an address that cannot be a meeting."""
+    try:
+        return str(uuid.UUID(meeting_id))
+    except ValueError:
+        return None

@@ -140,3 +140,11 @@ def over_budget_error() -> RoomError:
     return RoomError(
         ErrorCode.RATE_LIMITED, "That's a lot at once. Please wait a moment and try again."
     )
+
+
+def busy_error() -> RoomError:
+    """Past what the database keeps up with, a command is refused at once rather than
+    queued for seconds: nothing was done, and the client may send it again."""
+    return RoomError(
+        ErrorCode.BUSY, "The circle is very busy for a moment. Please try again in a few seconds."
+    )

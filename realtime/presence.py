@@ -8,6 +8,7 @@ and another process sweeps them (realtime.lease).
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +23,7 @@ from room.errors import AccessDenied, CloseCode
 from room.models import Connection, ServerProcess
 
 from . import protocol
+from .selectors import meeting_snapshot
 
 MAX_SOCKETS_PER_PERSON = 3
 """A phone, a laptop and one spare tab. Opening a fourth closes his oldest (4409)."""
@@ -68,6 +70,14 @@ def room_enter(
     )
 
 
+def room_enter_with_snapshot(**entry: Any) -> tuple[Seat, dict[str, Any]]:
+    """room_enter and the snapshot in one transaction, as a socket connects: one
+    database call, the meeting locked once."""
+    with transaction.atomic():
+        seat = room_enter(**entry)
+        return seat, meeting_snapshot(meeting_pk=seat.meeting_pk, membership_id=seat.membership_id)
+
+
 def _close_the_oldest_beyond_the_cap(meeting: Meeting, membership: Membership) -> int:
     """How many of his sockets stay open; the oldest beyond the cap close (4409)."""
     open_now = list(
@@ -95,7 +105,7 @@ def _arrived(room: Room, attendance: Attendance, *, created: bool) -> None:
     attendance.save(update_fields=["left_at"])
     facilitation.round_member_arrived(room)
     if announce:
-        room.log.notice(protocol.presence_joined(room.actor))
+        room.log.private(broadcast.all_but(room.actor.pk), protocol.presence_joined(room.actor))
 
 
 def room_leave(*, seat: Seat, now: dt.datetime | None = None) -> Departure | None:

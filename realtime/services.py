@@ -169,11 +169,11 @@ def _crisis_alert(log: EventLog, *, actor: Membership, seq: int, category: str) 
         meeting=meeting, target_seq=seq, membership=actor, category=category, created_at=log.now
     )
     log.private(
-        broadcast.facilitators_group(meeting.pk),
+        broadcast.FACILITATORS,
         protocol.crisis_alert(target_seq=seq, member=actor, category=category),
     )
     log.private(
-        broadcast.member_group(meeting.pk, actor.pk),
+        broadcast.member(actor.pk),
         protocol.support_resources(help_lines_for(meeting.circle.region)),
     )
 
@@ -198,7 +198,7 @@ def meeting_end(room: Room) -> None:
     meeting.ended_at = room.now
     meeting.save(update_fields=["status", "ended_at"])
     room.log.append("meeting.ended", {"by": protocol.author(room.actor)}, actor=room.actor)
-    room.log.close_meeting(CloseCode.ENDED)
+    room.log.close(None, CloseCode.ENDED)
 
 
 # Messages: reactions, flags, removal ---------------------------------------------------
@@ -253,7 +253,7 @@ def message_report(room: Room, *, target_seq: int, reason: str) -> None:
         created_at=room.now,
     )
     room.log.private(
-        broadcast.facilitators_group(room.meeting.pk),
+        broadcast.FACILITATORS,
         protocol.report_received(
             report_id=report.pk,
             target_seq=target.seq,
@@ -272,7 +272,7 @@ def report_resolve(room: Room, *, report_id: int) -> None:
     report.resolved_at = room.now
     report.save(update_fields=["resolved_at"])
     room.log.private(
-        broadcast.facilitators_group(room.meeting.pk),
+        broadcast.FACILITATORS,
         protocol.report_resolved(
             report_id=report.pk, by=room.actor, reports_open=_open_reports(room).count()
         ),
@@ -337,7 +337,7 @@ def removed_from_room(room: Room, member: Membership) -> None:
     facilitation.round_member_removed(room, member)
     event = "member.left" if member.status == MembershipStatus.LEFT else "member.removed"
     room.log.append(event, {"membership_id": member.pk}, actor=room.actor)
-    room.log.close(broadcast.member_group(room.meeting.pk, member.pk), CloseCode.NOT_ALLOWED)
+    room.log.close(broadcast.member(member.pk), CloseCode.NOT_ALLOWED)
 
 
 def open_meetings_of(membership: Membership) -> list[int]:
@@ -367,9 +367,3 @@ def events_after(*, seat: Seat, after: int, limit: int) -> tuple[list[dict], int
         acting_member(meeting, read_actor(seat))
         events = MeetingEvent.objects.filter(meeting_id=seat.meeting_pk, seq__gt=after)
         return [serialize(e) for e in events.order_by("seq")[:limit]], meeting.newest_seq
-
-
-def is_current_facilitator(*, seat: Seat) -> bool:
-    return Membership.objects.filter(
-        pk=seat.membership_id, status=MembershipStatus.ACTIVE, role=Role.FACILITATOR
-    ).exists()

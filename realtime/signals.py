@@ -12,11 +12,12 @@ from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 from django.utils import timezone
 
-from groups.models import MeetingStatus, Membership, MembershipStatus, Role
-from groups.signals import agreements_changed, membership_ended, membership_ending
+from groups.models import Meeting, MeetingStatus, Membership, MembershipStatus, Role
+from groups.signals import agreements_changed, membership_ended, membership_ending, role_changed
 from room import broadcast
 from room.context import system_acting
 from room.errors import CloseCode
+from room.log import room_key
 
 from .services import lock_open_meetings_of, open_meetings_of, removed_from_room
 
@@ -57,8 +58,21 @@ def close_the_members_rooms(sender, circle, **kwargs) -> None:
     (4403) now, rather than at their next frame."""
     members = circle.memberships.filter(status=MembershipStatus.ACTIVE, role=Role.MEMBER)
     meetings = circle.meetings.filter(status__in=[MeetingStatus.SCHEDULED, MeetingStatus.LIVE])
-    for meeting_pk in meetings.values_list("pk", flat=True):
-        for member_pk in members.values_list("pk", flat=True):
-            broadcast.close_on_commit(
-                broadcast.member_group(meeting_pk, member_pk), CloseCode.NOT_ALLOWED
-            )
+    closes = [
+        [broadcast.member(pk), CloseCode.NOT_ALLOWED] for pk in members.values_list("pk", flat=True)
+    ]
+    for meeting in meetings:
+        broadcast.to_meeting_on_commit(room_key(meeting), {"close": closes})
+
+
+@receiver(role_changed)
+def reseat_him(sender, membership: Membership, **kwargs) -> None:
+    """A socket's rights to facilitators' frames are fixed at connect: his sockets in
+    open meetings reconnect (4012) and are seated with the new role."""
+    close = {"close": [[broadcast.member(membership.pk), CloseCode.LAYER_LOST]]}
+    meetings = Meeting.objects.filter(
+        circle_id=membership.circle_id,
+        status__in=[MeetingStatus.SCHEDULED, MeetingStatus.LIVE],
+    )
+    for meeting in meetings:
+        broadcast.to_meeting_on_commit(room_key(meeting), close)

@@ -7,7 +7,7 @@ serialised once here, not once per connection.
 
 import hashlib
 import json
-from collections.abc import Iterable
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,18 +19,25 @@ from django.db import transaction
 
 from .fanout import fanout
 
+logger = logging.getLogger(__name__)
+
 
 def dumps(message: dict[str, Any]) -> str:
     """Every outbound frame's text: compact, UTF-8 as is."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def facilitators_group(meeting_pk: int) -> str:
-    return f"meeting-{meeting_pk}-facilitators"
+FACILITATORS = "facilitators"
 
 
-def member_group(meeting_pk: int, membership_pk: int) -> str:
-    return f"meeting-{meeting_pk}-member-{membership_pk}"
+def member(membership_pk: int) -> str:
+    """The audience of one person's sockets in a meeting (room.fanout)."""
+    return f"member:{membership_pk}"
+
+
+def all_but(membership_pk: int) -> str:
+    """Everyone in the meeting but him (he hears of his own arrival from his snapshot)."""
+    return f"all-but:{membership_pk}"
 
 
 def user_group(user_pk: int) -> str:
@@ -49,7 +56,7 @@ def session_group(session_key: str) -> str:
 # on a round trip to Redis.
 @dataclass(frozen=True)
 class Outgoing:
-    target: str  # a channel-layer group or channel, or a meeting's pk for the fan-out
+    target: str  # a channel-layer group or channel, or a meeting's room key (fan-out)
     message: dict[str, Any]
     way: Literal["group", "channel", "meeting"] = "group"
 
@@ -69,7 +76,7 @@ def _send(outgoing: Outgoing) -> None:
 
 async def _deliver_one(outgoing: Outgoing) -> None:
     if outgoing.way == "meeting":
-        await fanout(settings.REDIS_URL).publish(int(outgoing.target), outgoing.message)
+        await fanout(settings.REDIS_URL).publish(outgoing.target, outgoing.message)
         return
     layer = get_channel_layer()
     if layer is None:
@@ -88,36 +95,21 @@ async def deliver(collected: list[Outgoing], token: Any) -> None:
     """Stop collecting and send what the committed call produced, in order."""
     _collected.reset(token)
     for outgoing in collected:
-        await _deliver_one(outgoing)
+        try:
+            await _deliver_one(outgoing)
+        except Exception as error:  # committed: the sender's answer stays an ack
+            logger.warning("could not deliver to %s: %s", outgoing.way, type(error).__name__)
 
 
-def send_to_meeting_on_commit(meeting_pk: int, frames: Iterable[dict[str, Any]]) -> None:
-    """Everyone in the meeting: the shared log's events (room.fanout)."""
-    texts = [dumps(frame) for frame in frames]
-    if texts:
-        outgoing = Outgoing(str(meeting_pk), {"frames": texts}, "meeting")
-        transaction.on_commit(lambda: _send(outgoing))
-
-
-def close_meeting_on_commit(meeting_pk: int, code: int) -> None:
-    """Every socket in the meeting (it ended: 4410)."""
-    outgoing = Outgoing(str(meeting_pk), {"close": code}, "meeting")
+def to_meeting_on_commit(room_key: str, message: dict[str, Any]) -> None:
+    """A meeting's message for room.fanout: its events and notices, the frames for some
+    people in it, the sockets to close, in that order (room.log.EventLog builds it)."""
+    outgoing = Outgoing(room_key, message, "meeting")
     transaction.on_commit(lambda: _send(outgoing))
 
 
-def send_frames_on_commit(group: str, frames: Iterable[dict[str, Any]]) -> None:
-    """Some people only, through a channel-layer group (a member, the facilitators)."""
-    texts = [dumps(frame) for frame in frames]
-    if texts:
-        # Facilitator notices are re-checked on delivery: someone who stopped being a
-        # facilitator after connecting must not keep receiving them.
-        kind = "room.facilitator_frames" if group.endswith("-facilitators") else "room.frames"
-        outgoing = Outgoing(group, {"type": kind, "frames": texts})
-        transaction.on_commit(lambda: _send(outgoing))
-
-
 def close_on_commit(group: str, code: int) -> None:
-    """Close every socket in the group (removed member: 4403; logged out: 4401)."""
+    """Close every socket in a channel-layer group (logged out, new password: 4401)."""
     outgoing = Outgoing(group, {"type": "room.close", "code": code})
     transaction.on_commit(lambda: _send(outgoing))
 

@@ -32,7 +32,8 @@ CHANNEL_PREFIX = "hearth:room:"
 class Listener(Protocol):
     """A socket in a meeting: writes ready-made frames, or closes."""
 
-    async def send_texts(self, texts: list[str]) -> None: ...
+    def hears(self, audience: str) -> bool: ...
+    async def deliver(self, common: list[str], private: list[list[Any]]) -> None: ...
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None: ...
 
 
@@ -42,59 +43,78 @@ class Fanout:
 
     def __init__(self, redis_url: str | None) -> None:
         self._redis_url = redis_url
-        self._rooms: dict[int, set[Listener]] = {}
+        self._rooms: dict[str, set[Listener]] = {}
         self._subscriber: _Subscriber | None = None
         self._publisher: Any = None
 
     # Listening -----------------------------------------------------------------------
 
-    async def join(self, meeting_pk: int, listener: Listener) -> None:
-        listeners = self._rooms.setdefault(meeting_pk, set())
+    async def join(self, room_key: str, listener: Listener) -> None:
+        """Returns once whatever is published for the meeting from now on reaches the
+        listener (the socket reads its snapshot after this)."""
+        listeners = self._rooms.setdefault(room_key, set())
         first = not listeners
         listeners.add(listener)
         if first and self._redis_url:
-            await self._subscription().subscribe(_channel(meeting_pk))
+            await self._subscription().subscribe(_channel(room_key))
 
-    async def leave(self, meeting_pk: int, listener: Listener) -> None:
-        listeners = self._rooms.get(meeting_pk)
+    async def leave(self, room_key: str, listener: Listener) -> None:
+        listeners = self._rooms.get(room_key)
         if listeners is None:
             return
         listeners.discard(listener)
         if not listeners:
-            del self._rooms[meeting_pk]
-            if self._subscriber is not None:
-                await self._subscriber.unsubscribe(_channel(meeting_pk))
+            del self._rooms[room_key]
+            if self._subscriber is not None and not self._subscriber.broken:
+                await self._subscriber.unsubscribe(_channel(room_key))
 
     def listening(self) -> int:
         return sum(len(listeners) for listeners in self._rooms.values())
 
     # Publishing ----------------------------------------------------------------------
 
-    async def publish(self, meeting_pk: int, message: dict[str, Any]) -> None:
-        """`message` is {"frames": [text, ...]} or {"close": code}."""
+    async def publish(self, room_key: str, message: dict[str, Any]) -> None:
+        """`message`: {"frames": [text, ...], "private": [[audience, [text, ...]], ...],
+        "close": [[audience or None, code], ...]} (room.log.EventLog.publish)."""
         if not self._redis_url:
-            await self._deliver(meeting_pk, message)
+            await self._deliver(room_key, message)
             return
         if self._publisher is None:
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
 
             self._publisher = Redis.from_url(
-                self._redis_url, socket_timeout=5, socket_connect_timeout=2
+                self._redis_url,
+                socket_timeout=5,
+                socket_connect_timeout=2,
+                # A pooled connection that Redis dropped (a restart) is retried anew.
+                retry=Retry(ExponentialBackoff(cap=0.5), 3),
+                retry_on_error=[ConnectionError, OSError],
             )
-        await self._publisher.publish(_channel(meeting_pk), json.dumps(message))
+        try:
+            await self._publisher.publish(_channel(room_key), json.dumps(message))
+        except Exception as error:
+            # Committed, so not an error to the sender; but whoever missed it must hear
+            # it: this process's sockets in the meeting resync (the others lose their
+            # subscription with the same Redis, and resync too).
+            logger.warning("fan-out: could not publish: %s", type(error).__name__)
+            for listener in list(self._rooms.get(room_key, ())):
+                await listener.close(code=CloseCode.LAYER_LOST)
 
-    async def _deliver(self, meeting_pk: int, message: dict[str, Any]) -> None:
-        listeners = list(self._rooms.get(meeting_pk, ()))
-        if "close" in message:
-            for listener in listeners:
-                await listener.close(code=message["close"])
-            return
-        texts = message["frames"]
+    async def _deliver(self, room_key: str, message: dict[str, Any]) -> None:
+        listeners = list(self._rooms.get(room_key, ()))
+        common: list[str] = message.get("frames", [])
+        private: list[list[Any]] = message.get("private", [])
         for listener in listeners:
             try:
-                await listener.send_texts(texts)
+                await listener.deliver(common, private)
             except Exception:  # a socket closing under us: its own disconnect cleans up
                 logger.debug("fan-out: a socket refused its frames", exc_info=True)
+        for who, code in message.get("close", []):
+            for listener in listeners:
+                if who is None or listener.hears(who):
+                    await listener.close(code=code)
 
     # The subscription ------------------------------------------------------------------
 
@@ -105,8 +125,7 @@ class Fanout:
         return self._subscriber
 
     async def _received(self, channel: str, payload: bytes) -> None:
-        meeting_pk = int(channel.removeprefix(CHANNEL_PREFIX))
-        await self._deliver(meeting_pk, json.loads(payload))
+        await self._deliver(channel.removeprefix(CHANNEL_PREFIX), json.loads(payload))
 
     async def _lost(self) -> None:
         """The subscription broke: anything published meanwhile is lost to us, so our
@@ -122,8 +141,8 @@ class Fanout:
                 logger.exception("fan-out: could not close a socket")
 
 
-def _channel(meeting_pk: int) -> str:
-    return f"{CHANNEL_PREFIX}{meeting_pk}"
+def _channel(room_key: str) -> str:
+    return f"{CHANNEL_PREFIX}{room_key}"
 
 
 class _Subscriber:

@@ -71,8 +71,7 @@ class EventLog:
         self.events: list[MeetingEvent] = []
         self._notices: list[dict[str, Any]] = []
         self._private: list[tuple[str, dict[str, Any]]] = []
-        self._closes: list[tuple[str, int]] = []
-        self._ends_with: int | None = None
+        self._closes: list[tuple[str | None, int]] = []
 
     @property
     def last_seq(self) -> int | None:
@@ -104,24 +103,29 @@ class EventLog:
         presence comes and goes)."""
         self._notices.append(frame)
 
-    def private(self, group: str, frame: dict[str, Any]) -> None:
-        """A frame for some people only (a member, the facilitators)."""
-        self._private.append((group, frame))
+    def private(self, audience: str, frame: dict[str, Any]) -> None:
+        """A frame for some people in the meeting only: broadcast.FACILITATORS, or one
+        person (broadcast.member)."""
+        self._private.append((audience, frame))
 
-    def close(self, group: str, code: int) -> None:
-        self._closes.append((group, code))
-
-    def close_meeting(self, code: int) -> None:
-        """Close every socket in the meeting once the rest is delivered."""
-        self._ends_with = code
+    def close(self, audience: str | None, code: int) -> None:
+        """Close the audience's sockets (None: everyone's) once the rest is delivered."""
+        self._closes.append((audience, code))
 
     def publish(self) -> None:
         """Call once, inside the transaction; sending happens on commit, in order."""
-        pk = self.meeting.pk
-        broadcast.send_to_meeting_on_commit(pk, [*map(serialize, self.events), *self._notices])
-        for group, frame in self._private:
-            broadcast.send_frames_on_commit(group, [frame])
-        for group, code in self._closes:
-            broadcast.close_on_commit(group, code)
-        if self._ends_with is not None:
-            broadcast.close_meeting_on_commit(pk, self._ends_with)
+        frames = [*map(serialize, self.events), *self._notices]
+        if not (frames or self._private or self._closes):
+            return
+        message: dict[str, Any] = {"frames": [broadcast.dumps(frame) for frame in frames]}
+        if self._private:
+            message["private"] = [[who, [broadcast.dumps(f)]] for who, f in self._private]
+        if self._closes:
+            message["close"] = [[who, code] for who, code in self._closes]
+        broadcast.to_meeting_on_commit(room_key(self.meeting), message)
+
+
+def room_key(meeting: Meeting) -> str:
+    """What names a meeting's broadcasts (room.fanout): its public id, which a socket
+    knows from its address before anything is read."""
+    return str(meeting.public_id)

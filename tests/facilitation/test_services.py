@@ -1270,7 +1270,7 @@ def test_round_events_are_broadcast_once_after_commit(
         callback()
 
     ((target, message),) = sent  # one message, carrying both events in order
-    assert target == str(meeting.pk)
+    assert target == str(meeting.public_id)
     frames = [json.loads(text) for text in message["frames"]]
     assert [f["type"] for f in frames] == ["round.started", "turn.started"]
     assert [b["seq"] - a["seq"] for a, b in pairwise(frames)] == [1]

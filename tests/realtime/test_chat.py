@@ -381,7 +381,7 @@ def test_chat_is_broadcast_once_after_commit(room, member, sent):
         assert sent == []  # nothing leaves before the commit
     assert len(sent) == 1
     meeting, message = sent[0]
-    assert meeting == str(room.pk)
+    assert meeting == str(room.public_id)
     assert [json.loads(text)["seq"] for text in message["frames"]] == [1]
     # The retry is acked but broadcasts nothing.
     services.chat_send(seat=_seat(room, member), body="hi", client_id="c1", now=timezone.now())
@@ -392,13 +392,16 @@ def test_crisis_message_sends_each_private_frame_once(room, member, sent):
     services.chat_send(
         seat=_seat(room, member), body="I want to kill myself", client_id=None, now=timezone.now()
     )
-    assert [group for group, _ in sent] == [
-        str(room.pk),
-        broadcast.facilitators_group(room.pk),
-        broadcast.member_group(room.pk, member.pk),
+    ((target, message),) = sent  # one message for the meeting, in order
+    assert target == str(room.public_id)
+    assert [json.loads(text)["type"] for text in message["frames"]] == ["chat.message"]
+    private = [
+        (who, json.loads(text)["type"]) for who, texts in message["private"] for text in texts
     ]
-    kinds = [json.loads(text)["type"] for _, message in sent for text in message["frames"]]
-    assert kinds == ["chat.message", "alert.crisis", "support.resources"]
+    assert private == [
+        (broadcast.FACILITATORS, "alert.crisis"),
+        (broadcast.member(member.pk), "support.resources"),
+    ]
 
 
 def test_refused_or_failed_chat_broadcasts_nothing(room, waiting_room, member, sent, monkeypatch):

@@ -180,7 +180,7 @@ class Ctx:
         seq = frame.get("seq")
         if isinstance(seq, int):
             self.newest_seq = max(self.newest_seq, seq)
-        if kind == "chat.message" and seq not in self.chat_seqs:
+        if kind == "chat.message" and isinstance(seq, int) and seq not in self.chat_seqs:
             self.chat_seqs.append(seq)
         if isinstance(frame.get("turn_id"), int) and frame["turn_id"] not in self.turn_ids:
             self.turn_ids.append(frame["turn_id"])
@@ -651,7 +651,7 @@ def _depth(value: Any) -> int:
 def _parsed(wire: Wire) -> Any:
     """The JSON object the frame carries (bytes read as UTF-8), or MISSING when it is
     not JSON or nests deeper than the limit."""
-    raw = wire.text if wire.text is not None else wire.data.decode("utf-8", errors="replace")
+    raw = wire.text if wire.text is not None else (wire.data or b"").decode("utf-8", "replace")
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError):
@@ -775,7 +775,7 @@ class Closed(AssertionError):
 
 
 async def send_wire(client, wire: Wire) -> None:
-    message = {"type": "websocket.receive"}
+    message: dict[str, Any] = {"type": "websocket.receive"}
     if wire.text is not None:
         message["text"] = wire.text
     else:
@@ -815,7 +815,7 @@ async def answer_to(client, ctx: Ctx, what: Any) -> dict:
     """The frame's answer: the first ack or error, or the `events` frames of a resync
     (returned as one {"type": "events", "frames": [...]}). Events and notices on the way
     are noted."""
-    frames = []
+    frames: list[dict] = []
     while True:
         try:
             frame = await next_frame(client, ANSWER_TIMEOUT)
@@ -1211,7 +1211,7 @@ def fullest_agenda(circle, facilitator) -> None:
     script = scripts.script_copy(
         actor=facilitator, circle=circle, script=built_in, make_default=True
     )
-    fields = {
+    fields: dict[str, Any] = {
         "title": EMOJI * 120,
         "purpose": EMOJI * 300,
         "notes": EMOJI * 2000,

@@ -445,25 +445,27 @@ def _set_region(circle, region):
 async def test_a_demoted_facilitator_loses_facilitator_frames_and_notices(
     room, circle, facilitator, member, ws_connect
 ):
+    """His sockets are reseated (4012, reconnect) as a member: the facilitators' notices
+    follow the role a socket was seated with, and frames re-check it every time."""
     co_host = await database_sync_to_async(_co_facilitator)(circle, facilitator)
     host_user, co_user, sam_user = await users_of(facilitator, co_host, member)
-    async with (
-        ws_connect(host_user, room) as host,
-        ws_connect(co_user, room) as co,
-        ws_connect(sam_user, room) as sam,
-    ):
-        assert "facilitator" in co.snapshot
-        await database_sync_to_async(group_services.membership_set_role)(
-            actor=facilitator, membership=co_host, role="member"
-        )
-        before = await room_state(room)
-        reply = await co.request({"type": "member.mute", "membership_id": member.pk})
-        assert reply["code"] == "forbidden"
-        assert await room_state(room) == before
-        await sam.request(chat("I want to kill myself", "c1"))
-        assert (await host.receive_until(of_type("alert.crisis")))["membership_id"] == member.pk
-        await co.receive_until(of_type("chat.message"))  # the message itself, as everyone
-        assert await co.nothing_pending()  # but not the facilitators' alert
+    async with ws_connect(host_user, room) as host, ws_connect(sam_user, room) as sam:
+        async with ws_connect(co_user, room) as co:
+            assert "facilitator" in co.snapshot
+            await database_sync_to_async(group_services.membership_set_role)(
+                actor=facilitator, membership=co_host, role="member"
+            )
+            assert await co.receive_close() == 4012
+        async with ws_connect(co_user, room) as co:
+            assert "facilitator" not in co.snapshot
+            before = await room_state(room)
+            reply = await co.request({"type": "member.mute", "membership_id": member.pk})
+            assert reply["code"] == "forbidden"
+            assert await room_state(room) == before
+            await sam.request(chat("I want to kill myself", "c1"))
+            assert (await host.receive_until(of_type("alert.crisis")))["membership_id"] == member.pk
+            await co.receive_until(of_type("chat.message"))  # the message itself, as everyone
+            assert await co.nothing_pending()  # but not the facilitators' alert
 
 
 async def test_alerts_and_reports_wait_for_a_facilitator_who_arrives_later(
