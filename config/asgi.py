@@ -5,11 +5,19 @@ room's consumer then checks membership itself on connect and on every frame.
 """
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
+
+from django.conf import settings  # noqa: E402
+
+# The room's database threads hand the GIL back and forth with the event loop at every
+# round trip to PostgreSQL; Python's default 5 ms switch interval made each wait up to
+# that long (docs/performance.md).
+sys.setswitchinterval(settings.HEARTH_GIL_SWITCH_SECONDS)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -11,8 +11,6 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, IntegerField, Subquery, Value
-from django.db.models.expressions import Combinable
 
 from facilitation import services as facilitation
 from facilitation.models import Round, Turn
@@ -31,7 +29,7 @@ from room.context import (
     require_not_muted,
 )
 from room.errors import CloseCode, ErrorCode, RoomError
-from room.log import EventLog, lock_meeting, lock_meeting_row, newest_seq_subquery, serialize
+from room.log import EventLog, lock_meeting, lock_meeting_row, serialize
 from room.models import MeetingEvent
 
 from . import protocol
@@ -102,34 +100,19 @@ class ChatFacts:
 
 def _chat_facts(meeting: Meeting, seat: Seat, client_id: str | None) -> ChatFacts:
     """The actor, checked (acting_member), and the facts about him, in one statement."""
-    own = MeetingEvent.objects.filter(meeting_id=seat.meeting_pk, actor_id=seat.membership_id)
-    duplicate: Combinable = (
-        Subquery(own.filter(client_id=client_id).values("seq")[:1])
-        if client_id
-        else Value(None, output_field=IntegerField())
-    )
-    row = (
-        Membership.objects.filter(pk=seat.membership_id, user_id=seat.user_id)
-        .annotate(
-            newest_seq=newest_seq_subquery(seat.meeting_pk),
-            duplicate_seq=duplicate,
-            rate_window_start=Subquery(
-                own.filter(type="chat.message")
-                .order_by("-seq")
-                .values("created_at")[CHAT_RATE_COUNT - 1 : CHAT_RATE_COUNT]
-            ),
-            round_active=Exists(
-                Round.objects.filter(meeting_id=seat.meeting_pk, ended_at__isnull=True)
-            ),
-            round_speaker=Subquery(
-                Turn.objects.filter(
-                    round__meeting_id=seat.meeting_pk, ended_at__isnull=True
-                ).values("membership_id")[:1]
-            ),
+    rows = list(
+        Membership.objects.raw(
+            _CHAT_FACTS_SQL,
+            {
+                "member": seat.membership_id,
+                "user": seat.user_id,
+                "meeting": seat.meeting_pk,
+                "client_id": client_id,
+                "rate_offset": CHAT_RATE_COUNT - 1,
+            },
         )
-        .first()
     )
-    actor = acting_member(meeting, row)
+    actor = acting_member(meeting, rows[0] if rows else None)
     return ChatFacts(
         actor=actor,
         newest_seq=getattr(actor, "newest_seq", None) or 0,
@@ -138,6 +121,35 @@ def _chat_facts(meeting: Meeting, seat: Seat, client_id: str | None) -> ChatFact
         round_active=bool(getattr(actor, "round_active", False)),
         round_speaker=getattr(actor, "round_speaker", None),
     )
+
+
+def _chat_facts_sql() -> str:
+    """Written as SQL once, here: the hot path's read. Django built the same statement
+    from querysets on every message, and building it was half of a message's cost
+    (docs/performance.md). Table names come from the models."""
+    event = MeetingEvent._meta.db_table
+    # Table names from the models; every value is a parameter.
+    return f"""
+        SELECT member.*,
+            (SELECT seq FROM {event} WHERE meeting_id = %(meeting)s
+                ORDER BY seq DESC LIMIT 1) AS newest_seq,
+            (SELECT seq FROM {event} WHERE meeting_id = %(meeting)s
+                AND actor_id = %(member)s AND client_id = %(client_id)s LIMIT 1) AS duplicate_seq,
+            (SELECT created_at FROM {event} WHERE meeting_id = %(meeting)s
+                AND actor_id = %(member)s AND type = 'chat.message'
+                ORDER BY seq DESC LIMIT 1 OFFSET %(rate_offset)s) AS rate_window_start,
+            EXISTS (SELECT 1 FROM {Round._meta.db_table} WHERE meeting_id = %(meeting)s
+                AND ended_at IS NULL) AS round_active,
+            (SELECT turn.membership_id FROM {Turn._meta.db_table} turn
+                JOIN {Round._meta.db_table} round ON round.id = turn.round_id
+                WHERE round.meeting_id = %(meeting)s AND turn.ended_at IS NULL
+                LIMIT 1) AS round_speaker
+        FROM {Membership._meta.db_table} member
+        WHERE member.id = %(member)s AND member.user_id = %(user)s
+    """  # noqa: S608
+
+
+_CHAT_FACTS_SQL = _chat_facts_sql()
 
 
 def _refuse_chat(meeting: Meeting, facts: ChatFacts, now: dt.datetime) -> None:

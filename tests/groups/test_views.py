@@ -726,6 +726,28 @@ def test_a_name_already_taken_is_refused_on_the_page(client, circle, member):
     assert member.alias == "Sam"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "alias=Sam%00uel&intention=",  # U+0000: Django's forms refuse it
+        "alias=Sam&intention=To%00be",
+        "alias=Sam%ED%A0%80&intention=",  # half a surrogate pair: decoded as U+FFFD
+    ],
+)
+def test_text_the_database_cannot_keep_never_reaches_it_from_a_page(client, circle, member, body):
+    """The pages' side of the room's `invalid` for U+0000 and lone surrogates."""
+    login(client, member.user)
+    response = client.post(
+        url("my_place", slug=circle.slug), body, content_type="application/x-www-form-urlencoded"
+    )
+    member.refresh_from_db()
+    assert "\x00" not in member.alias + member.intention
+    assert all(not 0xD800 <= ord(c) <= 0xDFFF for c in member.alias + member.intention)
+    if "%00" in body:
+        assert response.status_code == 400
+        assert (member.alias, member.intention) == ("Sam", "")
+
+
 @pytest.mark.parametrize("who", ["anonymous", "outsider", "requester"])
 def test_only_members_reach_their_place(client, circle, member, outsider, requester, who):
     if who == "outsider":
