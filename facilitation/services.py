@@ -215,54 +215,23 @@ def _apply_step(
     """Persist a round transition and append its events, in order: `round.started` (when
     `starting`), `turn.ended`, then `turn.started` or `round.ended`; `round.updated` when
     the change ended no turn and started none (a waiting member was removed)."""
-    now = room.now
-    state = step.state
-    current = open_turn(round_)
-    ended_payloads = []
-    # Only the open turn's own speaker being in `ended_turns` ends it: a member removed
-    # while waiting is in `ended_turns` too, and must not end the speaker's turn.
-    ended_now = {t.membership_id: t.outcome for t in step.ended_turns}
-    if current is not None and (step.round_ended or current.membership_id in ended_now):
-        outcome = ended_now.get(current.membership_id, rounds.TurnOutcome.DONE)
-        current.ended_at = now
-        current.outcome = str(outcome)
-        current.save(update_fields=["ended_at", "outcome"])
-        ended_payloads.append((current, str(outcome)))
-        current = None
-    round_.order = list(state.order)
-    round_.outcomes = [None if o is None else str(o) for o in state.outcomes]
-    round_.current = state.current
-    round_.turn_number = state.turn_number
-    if step.round_ended or state.ended:
-        round_.ended_at = now
-    round_.save(update_fields=["order", "outcomes", "current", "turn_number", "ended_at"])
-    new_turn = None
-    if step.started_turn is not None and not state.ended:
-        start_at = max(now, round_.quiet_until) if round_.quiet_until else now
-        new_turn = Turn.objects.create(
-            round=round_,
-            membership_id=step.started_turn,
-            number=state.turn_number,
-            started_at=now,
-            deadline=(
-                start_at + dt.timedelta(seconds=round_.seconds_per_turn)
-                if round_.seconds_per_turn
-                else None
-            ),
-        )
+    ended = _end_the_open_turn(room, round_, step)
+    _save_round_state(room, round_, step)
+    new_turn = _start_the_next_turn(room, round_, step)
     payload = round_payload(round_, turn=new_turn, present=present)
     if starting:
         room.log.append("round.started", {"round": payload}, actor=room.actor)
-    elif not ended_payloads and new_turn is None and round_.ended_at is None:
+    elif ended is None and new_turn is None and round_.ended_at is None:
         room.log.append("round.updated", {"round": payload}, actor=room.actor)
-    for turn, ended_as in ended_payloads:
+    if ended is not None:
+        turn, outcome = ended
         room.log.append(
             "turn.ended",
             {
                 "round_id": round_.pk,
                 "turn_id": turn.pk,
                 "membership_id": turn.membership_id,
-                "outcome": ended_as,
+                "outcome": outcome,
                 "round": payload,
             },
             actor=room.actor,
@@ -281,6 +250,52 @@ def _apply_step(
         )
     if round_.ended_at is not None:
         room.log.append("round.ended", {"round_id": round_.pk, "round": payload}, actor=room.actor)
+
+
+def _end_the_open_turn(
+    room: Room, round_: Round, step: rounds.RoundStep
+) -> tuple[Turn, str] | None:
+    """Only the open turn's own speaker being in `ended_turns` ends it: a member removed
+    while waiting is in `ended_turns` too, and must not end the speaker's turn."""
+    current = open_turn(round_)
+    ended_now = {t.membership_id: t.outcome for t in step.ended_turns}
+    if current is None or not (step.round_ended or current.membership_id in ended_now):
+        return None
+    outcome = str(ended_now.get(current.membership_id, rounds.TurnOutcome.DONE))
+    current.ended_at = room.now
+    current.outcome = outcome
+    current.save(update_fields=["ended_at", "outcome"])
+    return current, outcome
+
+
+def _save_round_state(room: Room, round_: Round, step: rounds.RoundStep) -> None:
+    state = step.state
+    round_.order = list(state.order)
+    round_.outcomes = [None if o is None else str(o) for o in state.outcomes]
+    round_.current = state.current
+    round_.turn_number = state.turn_number
+    if step.round_ended or state.ended:
+        round_.ended_at = room.now
+    round_.save(update_fields=["order", "outcomes", "current", "turn_number", "ended_at"])
+
+
+def _start_the_next_turn(room: Room, round_: Round, step: rounds.RoundStep) -> Turn | None:
+    """The next speaker's turn; its clock starts after the quiet moment, if any."""
+    if step.started_turn is None or step.state.ended:
+        return None
+    now = room.now
+    start_at = max(now, round_.quiet_until) if round_.quiet_until else now
+    return Turn.objects.create(
+        round=round_,
+        membership_id=step.started_turn,
+        number=step.state.turn_number,
+        started_at=now,
+        deadline=(
+            start_at + dt.timedelta(seconds=round_.seconds_per_turn)
+            if round_.seconds_per_turn
+            else None
+        ),
+    )
 
 
 # Actions ---------------------------------------------------------------------------------
