@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils.translation import gettext as _
 
-from groups.access import require_facilitator
+from groups.access import lock_circle_as_facilitator
 from groups.models import Circle, Membership
 from groups.services import CircleRuleError
 
@@ -41,15 +41,6 @@ def own_prompt_source() -> str:
 def library_filter(circle: Circle) -> Q:
     """The prompts a circle may use: built-ins for its kind (or "both") and its own."""
     return Q(circle__isnull=True, kind__in=[circle.kind, "both"]) | Q(circle_id=circle.pk)
-
-
-def _lock_for_facilitator(*, actor: Membership, circle: Circle) -> Circle:
-    circle = Circle.objects.select_for_update().get(pk=circle.pk)
-    current = Membership.objects.filter(pk=actor.pk).first()
-    if current is None:
-        raise PermissionDenied(_("Only the circle's facilitators can do that."))
-    require_facilitator(actor=current, circle=circle)
-    return circle
 
 
 # Prompts ---------------------------------------------------------------------------------
@@ -120,7 +111,7 @@ def prompt_create(
     *, actor: Membership, circle: Circle, text: str, strategy: str, phase: str, depth: int
 ) -> Prompt:
     """A prompt of the circle's own, for its kind only."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     data = _clean_prompt(text=text, strategy=strategy, phase=phase, depth=depth)
     _ensure_new(circle=circle, text=data["text"])
     return Prompt.objects.create(
@@ -145,7 +136,7 @@ def prompt_update(
     depth: int,
 ) -> Prompt:
     """Rounds already held keep the words they were asked with (Round.prompt_text)."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     prompt = _own_prompt(circle=circle, prompt=prompt)
     data = _clean_prompt(text=text, strategy=strategy, phase=phase, depth=depth)
     _ensure_new(circle=circle, text=data["text"], exclude=prompt)
@@ -159,7 +150,7 @@ def prompt_update(
 def prompt_delete(*, actor: Membership, circle: Circle, prompt: Prompt) -> int:
     """Deletes the circle's own prompt; returns how many of its agenda steps used it
     (they keep their place, now without a prompt)."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     prompt = _own_prompt(circle=circle, prompt=prompt)
     steps = ScriptStep.objects.filter(prompt=prompt).count()
     prompt.delete()
@@ -251,7 +242,7 @@ def _clean_step(
 
 @transaction.atomic
 def script_rename(*, actor: Membership, circle: Circle, script: Script, name: str) -> Script:
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     script = _own_script(circle=circle, script=script)
     name = " ".join((name or "").split())
     if not name:
@@ -279,7 +270,7 @@ def script_step_add(
     prompt_id: int | None = None,
 ) -> ScriptStep:
     """A new step at the end of the circle's own script."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     script = _own_script(circle=circle, script=script)
     data = _clean_step(
         circle=circle,
@@ -313,7 +304,7 @@ def script_step_update(
     round_kind: str = "",
     prompt_id: int | None = None,
 ) -> ScriptStep:
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     step = _own_step(circle=circle, step=step)
     data = _clean_step(
         circle=circle,
@@ -333,7 +324,7 @@ def script_step_update(
 @transaction.atomic
 def script_step_delete(*, actor: Membership, circle: Circle, step: ScriptStep) -> None:
     """Later steps move up one place. A meeting on this step simply has no current step."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     step = _own_step(circle=circle, step=step)
     if step.script.steps.count() <= 1:
         raise CircleRuleError(
@@ -353,7 +344,7 @@ def script_step_move(
     *, actor: Membership, circle: Circle, step: ScriptStep, direction: str
 ) -> ScriptStep:
     """Swap the step with its neighbour; at either end nothing changes."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     step = _own_step(circle=circle, step=step)
     if direction not in ("up", "down"):
         raise CircleRuleError(_("A step moves up or down."), "direction")

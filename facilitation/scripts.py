@@ -7,11 +7,11 @@ written for partner circles reaches a men's circle or the reverse. Every service
 re-reads the actor and locks the circle row first.
 """
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from groups.access import require_facilitator
+from groups.access import lock_circle_as_facilitator
 from groups.models import Circle, Membership
 
 from .models import Script, ScriptStep
@@ -19,17 +19,6 @@ from .models import Script, ScriptStep
 
 class ScriptError(ValidationError):
     """The script can't be used by this circle; the message is written for a person."""
-
-
-def _lock_for_facilitator(*, actor: Membership, circle: Circle) -> Circle:
-    """The circle, locked, after checking the actor as the database has him now (a
-    facilitator removed since the page loaded can no longer act)."""
-    circle = Circle.objects.select_for_update().get(pk=circle.pk)
-    current = Membership.objects.filter(pk=actor.pk).first()
-    if current is None:
-        raise PermissionDenied(_("Only the circle's facilitators can do that."))
-    require_facilitator(actor=current, circle=circle)
-    return circle
 
 
 def _require_usable(*, circle: Circle, script: Script) -> None:
@@ -59,7 +48,7 @@ def script_copy(
 ) -> Script:
     """The circle's own copy of `script` with all its steps, which its facilitators may
     then edit; with `make_default` it becomes the agenda of the circle's next meetings."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     _require_usable(circle=circle, script=script)
     copy = Script.objects.create(
         key=None,
@@ -93,7 +82,7 @@ def script_copy(
 def script_set_default(*, actor: Membership, circle: Circle, script: Script | None) -> Circle:
     """Pick the circle's default agenda; None goes back to the built-in one for its kind.
     Meetings already under way keep the agenda they started with."""
-    circle = _lock_for_facilitator(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     if script is not None:
         _require_usable(circle=circle, script=script)
     circle.default_script = script

@@ -7,6 +7,7 @@ meeting is asked of room.access.
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import Circle, Membership, MembershipStatus, Role
 
@@ -45,7 +46,19 @@ def access_listed_circle(*, slug: str) -> Circle:
     return circle
 
 
+def lock_circle_as_facilitator(*, actor: Membership, circle: Circle) -> Circle:
+    """The circle, locked, after checking the actor as the database has him now: a
+    facilitator removed (or gone) since the page loaded can no longer act. Services
+    that change a circle or its library start here."""
+    locked = Circle.objects.select_for_update().get(pk=circle.pk)
+    current = Membership.objects.select_related("circle").filter(pk=actor.pk).first()
+    if current is None:
+        raise PermissionDenied(_("Only the circle's facilitators can do that."))
+    require_facilitator(actor=current, circle=locked)
+    return locked
+
+
 def require_facilitator(*, actor: Membership, circle: Circle) -> None:
     """Services call this with the actor's membership, freshly read."""
     if actor.circle_id != circle.pk or not actor.is_facilitator:
-        raise PermissionDenied("Only the circle's facilitators can do that.")
+        raise PermissionDenied(_("Only the circle's facilitators can do that."))

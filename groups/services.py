@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 
 from . import signals
-from .access import require_facilitator
+from .access import lock_circle_as_facilitator, require_facilitator
 from .models import (
     CURRENT_STATUSES,
     DEFAULT_AGREEMENTS,
@@ -183,8 +183,7 @@ def circle_create(*, user: User, alias: str, **fields: object) -> Circle:
 
 @transaction.atomic
 def circle_update(*, actor: Membership, circle: Circle, **fields: object) -> Circle:
-    circle = _lock_circle(circle)
-    _require_facilitator_now(actor=actor, circle=circle)
+    circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     before = {name: getattr(circle, name) for name in CIRCLE_FIELDS}
     for name, value in fields.items():
         if name in CIRCLE_FIELDS:
