@@ -8,12 +8,15 @@ from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.text import PrintableTextForm
 from groups.services import CircleRuleError
 
 from .library_services import (
+    AGENDA_NOTES_MAX,
     PROMPT_TEXT_MAX,
     SCRIPT_NAME_MAX,
     STEP_MINUTES_MAX,
+    STEP_NOTES_MAX,
     STEP_PURPOSE_MAX,
     STEP_TITLE_MAX,
 )
@@ -86,7 +89,7 @@ class LibraryFilterForm(forms.Form):
         ]
 
 
-class PromptForm(forms.Form):
+class PromptForm(PrintableTextForm, forms.Form):
     text = forms.CharField(
         label=_("Prompt"),
         max_length=PROMPT_TEXT_MAX,
@@ -121,7 +124,7 @@ class PromptForm(forms.Form):
         return {name: self.cleaned_data[name] for name in ("text", "strategy", "phase", "depth")}
 
 
-class ScriptNameForm(forms.Form):
+class ScriptNameForm(PrintableTextForm, forms.Form):
     name = forms.CharField(
         label=_("Name of this agenda"),
         max_length=SCRIPT_NAME_MAX,
@@ -129,7 +132,7 @@ class ScriptNameForm(forms.Form):
     )
 
 
-class StepForm(forms.Form):
+class StepForm(PrintableTextForm, forms.Form):
     """One agenda step. `prompt_choices` (facilitation.selectors.prompt_choices) is read
     once per page and shared by every step form on it."""
 
@@ -148,8 +151,14 @@ class StepForm(forms.Form):
     notes = forms.CharField(
         label=_("Private notes"),
         required=False,
-        max_length=2000,
-        help_text=_("Only facilitators see these."),
+        max_length=STEP_NOTES_MAX,
+        help_text=format_lazy(
+            _(
+                "Only facilitators see these. All the steps' notes together: at most "
+                "{max} characters."
+            ),
+            max=f"{AGENDA_NOTES_MAX:,}",
+        ),
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     minutes = forms.IntegerField(

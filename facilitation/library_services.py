@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils.translation import gettext as _
 
+from accounts.text import UNPRINTABLE_MESSAGE, printable
 from groups.access import lock_circle_as_facilitator
 from groups.models import Circle, Membership
 from groups.services import CircleRuleError
@@ -26,7 +27,13 @@ SCRIPT_NAME_MAX = 120
 STEP_TITLE_MAX = 120
 STEP_PURPOSE_MAX = 300
 STEP_MINUTES_MAX = 180
+STEP_NOTES_MAX = 2000
 MAX_STEPS = 30
+AGENDA_NOTES_MAX = 10_000
+"""All of an agenda's private notes together: the facilitator's snapshot carries every
+step's notes, and it has a size it never exceeds (realtime.protocol)."""
+MAX_OWN_PROMPTS = 50
+"""A circle's own prompts: the facilitator's snapshot carries the whole library."""
 # Added to positions while renumbering: PostgreSQL checks a plain unique constraint
 # row by row, so positions are moved out of the way first and then back, never onto
 # a position another row still holds.
@@ -46,7 +53,13 @@ def library_filter(circle: Circle) -> Q:
 # Prompts ---------------------------------------------------------------------------------
 
 
+def _refuse_unprintable(field: str, *values: str) -> None:
+    if not all(printable(value or "") for value in values):
+        raise CircleRuleError(str(UNPRINTABLE_MESSAGE), field)
+
+
 def _clean_prompt(*, text: str, strategy: str, phase: str, depth: int) -> dict:
+    _refuse_unprintable("text", text)
     text = " ".join((text or "").split())
     if len(text) < PROMPT_TEXT_MIN:
         raise CircleRuleError(
@@ -114,6 +127,15 @@ def prompt_create(
     circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     data = _clean_prompt(text=text, strategy=strategy, phase=phase, depth=depth)
     _ensure_new(circle=circle, text=data["text"])
+    if Prompt.objects.filter(circle=circle).count() >= MAX_OWN_PROMPTS:
+        raise CircleRuleError(
+            _(
+                "The circle's own library holds at most %(max)s prompts. Please delete one "
+                "the circle no longer uses, then add this one."
+            )
+            % {"max": MAX_OWN_PROMPTS},
+            "too_many_prompts",
+        )
     return Prompt.objects.create(
         key=None,
         kind=circle.kind,
@@ -195,8 +217,11 @@ def _clean_step(
     round_kind: str,
     prompt_id: int | None,
 ) -> dict:
+    for field, value in (("title", title), ("purpose", purpose), ("notes", notes)):
+        _refuse_unprintable(field, value)
     title = " ".join((title or "").split())
     purpose = " ".join((purpose or "").split())
+    notes = (notes or "").strip()
     if not title:
         raise CircleRuleError(_("Please give the step a short title."), "title")
     if len(title) > STEP_TITLE_MAX:
@@ -221,6 +246,10 @@ def _clean_step(
             _("A step takes between 1 and %(max)s minutes.") % {"max": STEP_MINUTES_MAX},
             "minutes",
         )
+    if len(notes) > STEP_NOTES_MAX:
+        raise CircleRuleError(
+            _("Please keep the notes to %(max)s characters.") % {"max": STEP_NOTES_MAX}, "notes"
+        )
     if round_kind and round_kind not in RoundKind.values:
         raise CircleRuleError(_("Please pick a kind of round, or none."), "round_kind")
     prompt = None
@@ -233,7 +262,7 @@ def _clean_step(
     return {
         "title": title,
         "purpose": purpose,
-        "notes": (notes or "").strip(),
+        "notes": notes,
         "minutes": minutes,
         "round_kind": round_kind or "",
         "prompt": prompt,
@@ -244,6 +273,7 @@ def _clean_step(
 def script_rename(*, actor: Membership, circle: Circle, script: Script, name: str) -> Script:
     circle = lock_circle_as_facilitator(actor=actor, circle=circle)
     script = _own_script(circle=circle, script=script)
+    _refuse_unprintable("name", name)
     name = " ".join((name or "").split())
     if not name:
         raise CircleRuleError(_("Please give the agenda a name."), "name")
@@ -287,6 +317,7 @@ def script_step_add(
             % {"max": MAX_STEPS},
             "too_many_steps",
         )
+    _ensure_notes_fit(script=script, notes=data["notes"])
     last = script.steps.aggregate(last=Max("position"))["last"] or 0
     return ScriptStep.objects.create(script=script, position=last + 1, **data)
 
@@ -315,10 +346,28 @@ def script_step_update(
         round_kind=round_kind,
         prompt_id=prompt_id,
     )
+    _ensure_notes_fit(script=step.script, notes=data["notes"], replacing=step)
     for name, value in data.items():
         setattr(step, name, value)
     step.save(update_fields=list(data))
     return step
+
+
+def _ensure_notes_fit(*, script: Script, notes: str, replacing: ScriptStep | None = None) -> None:
+    """All the agenda's notes together stay within AGENDA_NOTES_MAX. Called with the
+    circle row locked, so two editors can't each add the last free characters."""
+    others = script.steps.exclude(pk=replacing.pk) if replacing else script.steps.all()
+    used = sum(len(n) for n in others.values_list("notes", flat=True))
+    if used + len(notes) > AGENDA_NOTES_MAX:
+        raise CircleRuleError(
+            _(
+                "This agenda's notes are full: all its steps together hold at most %(max)s "
+                "characters of notes, and the other steps use %(used)s. Please shorten these "
+                "notes, or another step's."
+            )
+            % {"max": f"{AGENDA_NOTES_MAX:,}", "used": f"{used:,}"},
+            "notes",
+        )
 
 
 @transaction.atomic

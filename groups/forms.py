@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import time_zone_choices
+from accounts.text import PrintableTextForm
 
 from .models import Circle, Role
 from .services import CIRCLE_FIELDS, CircleRuleError
@@ -32,7 +33,7 @@ def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
     form.add_error(field if field in form.fields else None, error)
 
 
-class JoinForm(forms.Form):
+class JoinForm(PrintableTextForm, forms.Form):
     alias = forms.CharField(
         label=_("What should the circle call you?"),
         max_length=40,
@@ -65,7 +66,7 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
-class CircleForm(forms.ModelForm):
+class CircleForm(PrintableTextForm, forms.ModelForm):
     """Validates a circle's fields; circle_create / circle_update do the writing."""
 
     class Meta:

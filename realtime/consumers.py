@@ -183,11 +183,12 @@ class MeetingConsumer(AsyncWebsocketConsumer):
 
     async def _resync(self, after: int) -> None:
         while True:
-            events, newest = await in_db_thread(
+            fetched, newest = await in_db_thread(
                 services.events_after, seat=self.seat, after=after, limit=RESYNC_BATCH
             )
+            events = protocol.oldest_within(fetched, protocol.EVENTS_FRAME_MAX_BYTES)
             await self.send(text_data=dumps(protocol.events_batch(events, newest)))
-            if len(events) < RESYNC_BATCH:
+            if len(events) == len(fetched) < RESYNC_BATCH:
                 return
             after = events[-1]["seq"]
 

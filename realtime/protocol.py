@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
+from accounts.text import printable
 from room.broadcast import dumps
 from room.errors import ErrorCode, RoomError
 
@@ -27,10 +28,54 @@ SNAPSHOT_EVENTS = 100
 SNAPSHOT_NOTICES = 20  # open crisis alerts, and open reports, in a facilitator's snapshot
 RESYNC_BATCH = 500
 
-
+# Sizes in bytes of UTF-8, as sent. Text limits count characters; a character is at most
+# 4 bytes once control characters are refused (accounts.text), so the worst case of
+# every part is known. tests/realtime/test_limits.py fills every list of a snapshot to
+# its limit, with 4-byte characters, and checks both bounds.
 SNAPSHOT_MAX_BYTES = 256 * 1024
-"""A snapshot is never larger (tests/realtime/test_moderation.py fills every list to
-its bound): daphne refuses frames over 1 MiB, and a phone should not wait for more."""
+"""A member's snapshot is never larger: most people connect from a phone."""
+FACILITATOR_SNAPSHOT_MAX_BYTES = 512 * 1024
+"""A facilitator's snapshot also carries the console (agenda notes, the prompt library,
+coaching cards, intentions, open flags); at worst about 450 KiB, half of daphne's 1 MiB."""
+SNAPSHOT_EVENTS_MAX_BYTES = 96 * 1024
+"""The snapshot's events: the newest SNAPSHOT_EVENTS, fewer when they would weigh more
+(a hundred long messages of emoji). The client resyncs for older ones if it needs them."""
+EVENTS_FRAME_MAX_BYTES = 256 * 1024
+"""One `events` frame of a resync: at most RESYNC_BATCH events, fewer past this size."""
+
+
+def size_of(part: Any) -> int:
+    """Bytes the part takes in a frame."""
+    return len(dumps(part).encode("utf-8"))
+
+
+def newest_within(events: list[dict[str, Any]], max_bytes: int) -> list[dict[str, Any]]:
+    """The newest of `events` (oldest first) that together fit in max_bytes. One
+    measurement when all fit, the usual case."""
+    if size_of(events) <= max_bytes:
+        return events
+    kept, used = 0, 2  # the list's brackets
+    for event in reversed(events):
+        used += size_of(event) + 1
+        if used > max_bytes:
+            break
+        kept += 1
+    return events[len(events) - kept :]
+
+
+def oldest_within(events: list[dict[str, Any]], max_bytes: int) -> list[dict[str, Any]]:
+    """The oldest of `events` that together fit in max_bytes, and always the first one,
+    so a resync moves on however large an event is."""
+    if size_of(events) <= max_bytes:
+        return events
+    kept, used = 0, 2
+    for event in events:
+        used += size_of(event) + 1
+        if used > max_bytes and kept:
+            break
+        kept += 1
+    return events[:kept]
+
 
 # Field rules ---------------------------------------------------------------------------
 # Each rule takes the raw value and returns the clean one, or raises RoomError.
@@ -41,18 +86,6 @@ Rule = Callable[[str, Any], Any]
 
 def _invalid(message: str) -> RoomError:
     return RoomError(ErrorCode.INVALID, message)
-
-
-def storable(value: str) -> bool:
-    """False for text PostgreSQL cannot keep and UTF-8 cannot carry: U+0000, or half of a
-    surrogate pair (JSON's "\\ud800" escapes make them; a broken emoji looks like one)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def nested_too_deep(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -90,17 +123,17 @@ def _loads(raw: str | bytes) -> Any:
 
 
 def _valid_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= MAX_ID_CHARS and storable(value)
+    return isinstance(value, str) and len(value) <= MAX_ID_CHARS and printable(value)
 
 
 def text(*, min_len: int = 0, max_len: int, strip: bool = True) -> Rule:
     def rule(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise _invalid(f"“{name}” must be text.")
-        if not storable(value):
+        if not printable(value):
             raise _invalid(
-                f"“{name}” has a character we can't keep (a null character or half of an "
-                "emoji). Please take it out and try again."
+                f"“{name}” has a character we can't keep (an invisible control character "
+                "or half of an emoji). Please take it out and try again."
             )
         clean: str = value.strip() if strip else value
         if len(clean) < min_len:

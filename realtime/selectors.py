@@ -23,7 +23,8 @@ from .protocol import SNAPSHOT_EVENTS, SNAPSHOT_NOTICES
 def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict[str, Any]:
     """Read with the meeting row locked, so seq, events, round and queue are one
     moment: no event can commit between reading them. Never larger than
-    protocol.SNAPSHOT_MAX_BYTES: every list in it is bounded."""
+    protocol.SNAPSHOT_MAX_BYTES (a member's) or FACILITATOR_SNAPSHOT_MAX_BYTES: every
+    text in it has a limit, and every list a count (and the events a size too)."""
     # Lock first, read after. In READ COMMITTED, a locking statement that had to wait
     # for a writer reads every other table (the log, the agenda step) as it was when
     # the statement started: it would pair the old seq with the writer's new event.
@@ -88,7 +89,8 @@ def _member_part(member: Membership) -> dict[str, Any]:
 
 def _newest_events(meeting: Meeting) -> list[dict[str, Any]]:
     newest = MeetingEvent.objects.filter(meeting=meeting).order_by("-seq")[:SNAPSHOT_EVENTS]
-    return [serialize(e) for e in reversed(list(newest))]
+    events = [serialize(e) for e in reversed(list(newest))]
+    return protocol.newest_within(events, protocol.SNAPSHOT_EVENTS_MAX_BYTES)
 
 
 def _facilitator_part(meeting: Meeting, members: list[Membership]) -> dict[str, Any]:

@@ -628,6 +628,100 @@ def test_a_step_is_refused_with_the_reason(fac_client, library, circle, copy):
     assert snapshot(copy) == before
 
 
+def test_invisible_characters_are_refused_on_the_page_and_in_the_service(
+    fac_client, library, circle, copy, facilitator
+):
+    """Control characters never reach an agenda (they show as nothing, and weigh six
+    bytes each in the room's frames); tabs and line breaks in notes are kept."""
+    step = copy.steps.get(position=1)
+    before = snapshot(copy)
+    edit = url("step_edit", circle, script_id=copy.pk, step_id=step.pk)
+    response = fac_client.post(edit, step_post(f"step-{step.pk}", title="Quiet\x01minute"))
+    assert response.status_code == 400
+    assert "invisible control character" in item(html(response), f"step-{step.pk}")
+    for field in ("title", "purpose", "notes"):
+        fields = {"title": "Opening", "purpose": "We begin.", "notes": "", field: "a\x1bb"}
+        with pytest.raises(CircleRuleError) as refused:
+            library_services.script_step_update(
+                actor=facilitator, circle=circle, step=step, minutes=5, **fields
+            )
+        assert refused.value.code == field
+    with pytest.raises(CircleRuleError):
+        own_prompt(circle, facilitator, text="What did you build\x7f this week?")
+    assert snapshot(copy) == before
+    library_services.script_step_update(
+        actor=facilitator,
+        circle=circle,
+        step=step,
+        title="Opening",
+        purpose="We begin.",
+        notes="First:\n\tbreathe",
+        minutes=5,
+    )
+    step.refresh_from_db()
+    assert step.notes == "First:\n\tbreathe"
+
+
+def test_an_agendas_notes_together_have_a_limit(fac_client, library, circle, copy, facilitator):
+    """All the steps' notes together stay within AGENDA_NOTES_MAX (the facilitator's
+    snapshot carries them all); the step that would pass it is refused and says why."""
+    copy.steps.update(notes="")  # the built-in agenda's own notes aside
+    steps = list(copy.steps.order_by("position"))
+    per_step = library_services.STEP_NOTES_MAX
+    full = library_services.AGENDA_NOTES_MAX // per_step
+    while len(steps) < full + 1:
+        steps.append(
+            library_services.script_step_add(
+                actor=facilitator,
+                circle=circle,
+                script=copy,
+                title="More",
+                purpose="More.",
+                minutes=1,
+            )
+        )
+    for step in steps[:full]:
+        library_services.script_step_update(
+            actor=facilitator,
+            circle=circle,
+            step=step,
+            title=step.title,
+            purpose=step.purpose,
+            notes="n" * per_step,
+            minutes=step.minutes,
+        )
+    before = snapshot(copy)
+    last = steps[full]
+    edit = url("step_edit", circle, script_id=copy.pk, step_id=last.pk)
+    response = fac_client.post(edit, step_post(f"step-{last.pk}", notes="one more"))
+    assert response.status_code == 400
+    assert "notes are full" in item(html(response), f"step-{last.pk}")
+    assert snapshot(copy) == before
+    # Shortening a step that holds notes frees room; the step's own limit still holds.
+    library_services.script_step_update(
+        actor=facilitator,
+        circle=circle,
+        step=steps[0],
+        title=steps[0].title,
+        purpose=steps[0].purpose,
+        notes="short",
+        minutes=steps[0].minutes,
+    )
+    response = fac_client.post(edit, step_post(f"step-{last.pk}", notes="one more"))
+    assert response.status_code == 302
+    with pytest.raises(CircleRuleError) as refused:
+        library_services.script_step_update(
+            actor=facilitator,
+            circle=circle,
+            step=last,
+            title="More",
+            purpose="More.",
+            notes="n" * (per_step + 1),
+            minutes=1,
+        )
+    assert refused.value.code == "notes"
+
+
 def test_the_last_step_stays(fac_client, library, circle, copy):
     steps = list(copy.steps.order_by("position"))
     for step in steps[1:]:

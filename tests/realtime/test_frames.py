@@ -83,6 +83,10 @@ BAD_TEXT_FRAMES = [
     ("surrogate feeling", frame(id="z6", type="feelings.share", words=["ok\ud800"]), "z6"),
     ("NUL in a written prompt", frame(id="z7", type="prompt.push", prompt="why\u0000"), "z7"),
     ("surrogate id", frame(id="\ud800", type="chat.send", body="hi"), None),
+    # Invisible control characters (tab and line breaks are fine): refused too.
+    ("control character in body", frame(id="k1", type="chat.send", body="hi\u0001"), "k1"),
+    ("DEL in a reason", frame(id="k2", type="message.report", target_seq=1, reason="\x7f"), "k2"),
+    ("escape in a prompt", frame(id="k3", type="prompt.push", prompt="why \u001b[2J"), "k3"),
     # Nesting: refused before the parser can recurse.
     ("10 KB of [", "[" * 10_000, None),
     (

@@ -25,18 +25,17 @@ Properties (docs/protocol.md, Frames and replies, Limits, The event log):
    status/queue/floor/mode/step, the circle's memberships and their muted_until) is
    equal before and after every `error`. An `ack` with a seq names an event that is
    in the log; the log stays 1..N without gaps.
-5. After the run, a fresh connection's snapshot is at most SNAPSHOT_MAX_BYTES of UTF-8
-   (realtime.protocol.SNAPSHOT_MAX_BYTES, 256 KiB when this was written; 512 KiB,
-   half of daphne's 1 MiB frame limit, if the code stops defining one), and its `seq`
-   is the log's newest.
+5. After the run, a fresh facilitator's snapshot is at most
+   FACILITATOR_SNAPSHOT_MAX_BYTES of UTF-8 (realtime.protocol; a member's bound,
+   SNAPSHOT_MAX_BYTES, is smaller), and its `seq` is the log's newest.
 
 A second, smaller property ends the session on purpose (member.remove, meeting.end)
 after some fuzzing, and checks the documented closes (4403 for the removed member's
 sockets only, 4410 for everyone) and that refused attempts close nothing.
 
-The fuzzing can't fill a room, so a last test builds the fullest room the limits allow
-and measures its snapshots against the same bound (and the facilitator's against
-daphne's 1 MiB). Both are over: marked xfail(strict=True) until the server is fixed.
+The fuzzing can't fill a room, so a last test builds the fullest room the limits allow,
+at four bytes a character, and measures a member's and a facilitator's snapshot against
+their bounds.
 
 What hypothesis draws never depends on what the server answered (a random round order
 or a rate limit would make it draw differently on replay): ids are drawn as Refs ("the
@@ -62,21 +61,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from groups.models import MeetingStatus, Membership
+from realtime.protocol import (
+    FACILITATOR_SNAPSHOT_MAX_BYTES,
+    SNAPSHOT_EVENTS_MAX_BYTES,
+    SNAPSHOT_MAX_BYTES,
+)
 from tests import factories
 from tests.realtime.conftest import connect, session_cookie_for, settle_departures, users_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
-
-def _snapshot_bound() -> int:
-    try:
-        from realtime import protocol
-    except ImportError:  # the protocol module moved: fall back to the stated bound
-        return 512 * 1024
-    return getattr(protocol, "SNAPSHOT_MAX_BYTES", 512 * 1024)
-
-
-SNAPSHOT_MAX_BYTES = _snapshot_bound()
 MAX_FRAME_BYTES = 16 * 1024  # docs/protocol.md, Limits
 MAX_DEPTH = 16
 MAX_ID_CHARS = 64
@@ -1087,7 +1081,7 @@ async def test_every_frame_gets_one_answer_and_refusals_change_nothing(
         for name, client in sockets.items():
             await sentinel(client, ctx, name)
         snapshot, size = await fresh_snapshot(cookies["facilitator"], room)
-    assert size <= SNAPSHOT_MAX_BYTES, (size, SNAPSHOT_MAX_BYTES)
+    assert size <= FACILITATOR_SNAPSHOT_MAX_BYTES, (size, FACILITATOR_SNAPSHOT_MAX_BYTES)
     count, newest = await log_bounds(room.pk)
     assert count == newest == snapshot["seq"], (count, newest, snapshot["seq"])
     seqs = [e["seq"] for e in snapshot["events"]]
@@ -1175,7 +1169,7 @@ async def test_only_removal_and_the_end_close_sockets(data, library, foreign_mem
             for name, client in everyone.items():
                 await sentinel(client, ctx, name)
             _, size = await fresh_snapshot(cookies["facilitator"], room)
-            assert size <= SNAPSHOT_MAX_BYTES
+            assert size <= FACILITATOR_SNAPSHOT_MAX_BYTES
 
 
 async def connect_refusal(cookie: str, meeting) -> int | None:
@@ -1192,18 +1186,14 @@ async def connect_refusal(cookie: str, meeting) -> int | None:
 # The fullest room: the bound itself, not just what the fuzzing reached -----------------
 
 
-class OverBound(AssertionError):
-    """The one failure these tests expect while the bug stands (xfail raises=)."""
-
-
-DAPHNE_MAX_FRAME_BYTES = 1024 * 1024  # daphne closes a socket whose frame is larger
 EMOJI = "\U0001f600"  # four bytes of UTF-8, one character
 
 
 @database_sync_to_async
 def fullest_agenda(circle, facilitator) -> None:
     """The circle's own agenda as large as its pages allow: 30 steps, each with a
-    120-character title, a 300-character purpose and 2,000 characters of notes."""
+    120-character title and a 300-character purpose, and all the notes the agenda may
+    hold (up to 2,000 characters a step)."""
     from facilitation import library_services, scripts
     from facilitation.models import Script
 
@@ -1211,16 +1201,22 @@ def fullest_agenda(circle, facilitator) -> None:
     script = scripts.script_copy(
         actor=facilitator, circle=circle, script=built_in, make_default=True
     )
-    fields: dict[str, Any] = {
-        "title": EMOJI * 120,
-        "purpose": EMOJI * 300,
-        "notes": EMOJI * 2000,
-        "minutes": 5,
-    }
-    for step in Script.objects.get(pk=script.pk).steps.all():
-        library_services.script_step_update(actor=facilitator, circle=circle, step=step, **fields)
+    notes_left = library_services.AGENDA_NOTES_MAX
+
+    def fields() -> dict[str, Any]:
+        nonlocal notes_left
+        notes = min(notes_left, library_services.STEP_NOTES_MAX)
+        notes_left -= notes
+        return {"title": EMOJI * 120, "purpose": EMOJI * 300, "notes": EMOJI * notes, "minutes": 5}
+
+    steps = Script.objects.get(pk=script.pk).steps.all()
+    steps.update(notes="")
+    for step in steps:
+        library_services.script_step_update(actor=facilitator, circle=circle, step=step, **fields())
     while script.steps.count() < library_services.MAX_STEPS:
-        library_services.script_step_add(actor=facilitator, circle=circle, script=script, **fields)
+        library_services.script_step_add(
+            actor=facilitator, circle=circle, script=script, **fields()
+        )
 
 
 @database_sync_to_async
@@ -1248,31 +1244,7 @@ async def raw_request(client, frame: dict) -> dict:
 
 @pytest.mark.parametrize(
     ("whose", "bound"),
-    [
-        pytest.param(
-            "member",
-            SNAPSHOT_MAX_BYTES,
-            marks=pytest.mark.xfail(
-                raises=OverBound,
-                strict=True,
-                reason="server bug: the snapshot's last 100 events are bounded in count, "
-                "not bytes: 100 chat messages of 2,000 emoji make a member's snapshot "
-                "about 878 KB, over SNAPSHOT_MAX_BYTES (256 KiB)",
-            ),
-        ),
-        pytest.param(
-            "facilitator",
-            DAPHNE_MAX_FRAME_BYTES,
-            marks=pytest.mark.xfail(
-                raises=OverBound,
-                strict=True,
-                reason="server bug: 100 chat messages of 2,000 emoji (about 800 KB) plus a "
-                "30-step agenda with 2,000-character notes (about 290 KB, facilitators "
-                "only) make the facilitator's snapshot about 1.2 MB, over daphne's 1 MiB "
-                "frame limit: facilitators could not enter the room",
-            ),
-        ),
-    ],
+    [("member", SNAPSHOT_MAX_BYTES), ("facilitator", FACILITATOR_SNAPSHOT_MAX_BYTES)],
 )
 async def test_the_fullest_room_snapshot_stays_within_its_bound(
     whose, bound, library, room, circle, facilitator, settled
@@ -1310,6 +1282,12 @@ async def test_the_fullest_room_snapshot_stays_within_its_bound(
                 assert answer["type"] == "ack", answer
     user = host_user if whose == "facilitator" else reporter_users[0]
     snapshot, size = await fresh_snapshot(await session_cookie_for(user), room)
-    assert len(snapshot["events"]) == 100
-    if size > bound:
-        raise OverBound(f"the {whose}'s snapshot is {size:,} bytes, over {bound:,}")
+    print(f"the {whose}'s snapshot: {size:,} bytes, {len(snapshot['events'])} events")
+    assert size <= bound, (size, bound)
+    # The newest events that fit in their share, gapless up to the snapshot's seq.
+    seqs = [e["seq"] for e in snapshot["events"]]
+    assert 0 < len(seqs) < 100
+    assert seqs == list(range(snapshot["seq"] - len(seqs) + 1, snapshot["seq"] + 1))
+    assert len(json.dumps(snapshot["events"], ensure_ascii=False).encode()) <= (
+        SNAPSHOT_EVENTS_MAX_BYTES
+    )

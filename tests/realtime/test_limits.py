@@ -29,6 +29,7 @@ from django.utils import timezone
 from facilitation.models import FeelingShare, Script, ScriptStep
 from groups import services as group_services
 from groups.models import Circle, Meeting, MeetingStatus, Membership, Role
+from groups.services import CircleRuleError
 from realtime import protocol
 from realtime import protocol as p
 from realtime.dispatch import ROUTES, Budget, budgets, over_budget_error, perform
@@ -652,13 +653,12 @@ async def test_report_resolve(room, circle, facilitator, member, other_member, w
 # The largest facilitator snapshot ---------------------------------------------------------
 
 CRISIS = "I want to kill myself. "
-STEP_NOTES_MAX = 2000  # facilitation.forms: the step form's notes field
 TEXTS = {
-    # One character of each: as plain text, and the kinds that cost the most bytes
-    # on the wire (four of UTF-8; a control character is escaped by JSON as \\u0001).
+    # One character of each: as plain text, and at four bytes of UTF-8, the most a
+    # character may cost on the wire now that control characters (a 6-byte JSON escape
+    # each) are refused.
     "plain": "x",
     "emoji": "\U0001f600",
-    "control": "\x01",
 }
 
 
@@ -686,16 +686,20 @@ def fill_every_list(circle: Circle, meeting: Meeting, host: Membership, char: st
         group_services.membership_update_profile(
             membership=person, alias=fill(char, 40, f"{n:02d}"), intention=fill(char, 1000)
         )
-    # The longest agenda: MAX_STEPS steps, each field as long as the pages allow.
+    # The longest agenda: MAX_STEPS steps, each field as long as the pages allow, and
+    # notes up to what the whole agenda may hold.
     script = Script.objects.create(name=fill(char, 120), kind=circle.kind, circle=circle)
+    notes_left = library_services.AGENDA_NOTES_MAX
     for _ in range(library_services.MAX_STEPS):
+        notes = min(library_services.STEP_NOTES_MAX, notes_left)
+        notes_left -= notes
         library_services.script_step_add(
             actor=host,
             circle=circle,
             script=script,
             title=fill(char, library_services.STEP_TITLE_MAX),
             purpose=fill(char, library_services.STEP_PURPOSE_MAX),
-            notes=fill(char, STEP_NOTES_MAX),
+            notes=fill(char, notes),
             minutes=5,
             round_kind="check_in",
         )
@@ -744,6 +748,7 @@ def fill_every_list(circle: Circle, meeting: Meeting, host: Membership, char: st
     Membership.objects.filter(circle=circle, role=Role.MEMBER).update(
         muted_until=now + dt.timedelta(minutes=240)
     )
+    own_prompts(circle, host, char, library_services.MAX_OWN_PROMPTS)
     return {
         "members": len(people),
         "alerts": CrisisAlert.objects.filter(meeting=meeting).count(),
@@ -759,78 +764,8 @@ def sizes(snapshot: dict) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(measured.items(), key=lambda kv: -kv[1]))
 
 
-class OverBound(AssertionError):
-    """The snapshot is larger than SNAPSHOT_MAX_BYTES: the failure the xfail marks expect."""
-
-
-OVER_BOUND = (
-    "server bug: the snapshot's lists are bounded in count, not bytes. 100 chat "
-    "messages of 2,000 characters are {events} of events alone, and a 30-step agenda "
-    "with the form's 2,000-character notes adds {agenda} (facilitators only)"
-)
-
-
-def over_bound(text: str, reason: str) -> object:
-    return pytest.param(
-        text, marks=pytest.mark.xfail(raises=OverBound, strict=True, reason=reason), id=text
-    )
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        over_bound(
-            "plain",
-            OVER_BOUND.format(events="226 KB", agenda="77 KB")
-            + ": about 370 KB of plain ASCII, over SNAPSHOT_MAX_BYTES (256 KiB)",
-        ),
-        over_bound(
-            "emoji",
-            OVER_BOUND.format(events="831 KB", agenda="296 KB")
-            + " at 4 bytes a character: about 1.28 MB, over 256 KiB and over 1 MiB",
-        ),
-        over_bound(
-            "control",
-            OVER_BOUND.format(events="1.23 MB", agenda="443 KB")
-            + " when every character is a control character (accepted by the text rule; "
-            "JSON sends each as a 6-byte \\u0001 escape): about 1.89 MB",
-        ),
-    ],
-)
-async def test_the_largest_facilitator_snapshot_is_within_its_bound(
-    text, library, room, circle, facilitator, ws_connect
-):
-    """Every list of a facilitator's snapshot at its bound: members up to the circle's
-    capacity with the longest aliases and intentions, the longest agenda, a round with
-    the longest prompt and everyone in it, everyone's hand raised, the last
-    SNAPSHOT_EVENTS events all chat messages of the longest body (crisis language: an
-    alert each), every member's open flags with the longest reason."""
-    counts = await fill_every_list(circle, room, facilitator, TEXTS[text])
-    assert counts["alerts"] == p.SNAPSHOT_EVENTS > p.SNAPSHOT_NOTICES
-    assert counts["reports"] == (counts["members"] - 1) * OPEN_REPORTS_PER_MEMBER
-    assert counts["reports"] > p.SNAPSHOT_NOTICES
-    (host_user,) = await users_of(facilitator)
-    async with ws_connect(host_user, room, expect_snapshot=False) as host:
-        raw = await host.communicator.receive_from(timeout=10)
-    snapshot = json.loads(raw)
-    kept = snapshot["facilitator"]
-    assert len(snapshot["events"]) == p.SNAPSHOT_EVENTS
-    assert {e["type"] for e in snapshot["events"]} == {"chat.message"}
-    assert len(kept["alerts"]) == len(kept["reports"]) == p.SNAPSHOT_NOTICES
-    assert len(snapshot["members"]) == counts["members"]
-    assert len(snapshot["meeting"]["agenda"]["steps"]) == 30
-    assert snapshot["round"]["current"] and len(snapshot["queue"]["queue"]) == counts["members"] - 2
-    size = len(raw.encode("utf-8"))
-    print(f"{text}: the facilitator's snapshot is {size:,} bytes ({len(raw):,} characters)")
-    if size >= p.SNAPSHOT_MAX_BYTES:
-        raise OverBound(
-            f"the facilitator's snapshot is {size:,} bytes ({text} text), over "
-            f"SNAPSHOT_MAX_BYTES {p.SNAPSHOT_MAX_BYTES:,}: {sizes(snapshot)}"
-        )
-
-
-@database_sync_to_async
-def write_prompts(circle: Circle, host: Membership, count: int) -> None:
+def own_prompts(circle: Circle, host: Membership, char: str, count: int) -> None:
+    """As many of the circle's own prompts as it may keep, each as long as allowed."""
     from facilitation import library_services
     from facilitation.strategies import STRATEGIES
 
@@ -838,31 +773,84 @@ def write_prompts(circle: Circle, host: Membership, count: int) -> None:
         library_services.prompt_create(
             actor=host,
             circle=circle,
-            text=fill("x", library_services.PROMPT_TEXT_MAX, f"Prompt {n}: "),
+            text=fill(char, library_services.PROMPT_TEXT_MAX, f"Prompt {n}: "),
             strategy=next(iter(STRATEGIES)),
             phase="opening",
             depth=1,
         )
 
 
-@pytest.mark.xfail(
-    raises=OverBound,
-    strict=True,
-    reason="server bug: the facilitator's snapshot carries the circle's whole own prompt "
-    "library, and nothing limits how many prompts a circle writes (prompt_create has no "
-    "cap): about 530 prompts of 500 characters take the snapshot over SNAPSHOT_MAX_BYTES",
-)
-async def test_the_prompt_library_in_the_snapshot_is_bounded(room, circle, facilitator, ws_connect):
+async def first_frame(user, room, ws_connect) -> str:
+    async with ws_connect(user, room, expect_snapshot=False) as client:
+        return await client.communicator.receive_from(timeout=10)
+
+
+def assert_newest_events(snapshot: dict) -> None:
+    """The snapshot's events are the newest ones, gapless up to its seq, within their
+    size and count (fewer than SNAPSHOT_EVENTS when long messages fill the size)."""
+    seqs = [e["seq"] for e in snapshot["events"]]
+    assert seqs == list(range(snapshot["seq"] - len(seqs) + 1, snapshot["seq"] + 1))
+    assert 0 < len(seqs) <= p.SNAPSHOT_EVENTS
+    assert p.size_of(snapshot["events"]) <= p.SNAPSHOT_EVENTS_MAX_BYTES
+
+
+@pytest.mark.parametrize("text", list(TEXTS))
+async def test_the_largest_snapshots_are_within_their_bounds(
+    text, library, room, circle, facilitator, ws_connect
+):
+    """Every list of a snapshot at its limit: members up to the circle's capacity with
+    the longest aliases and intentions, the longest agenda with all the notes it may
+    hold, the most own prompts, a round with the longest prompt and everyone in it,
+    everyone's hand raised, the last SNAPSHOT_EVENTS events all chat messages of the
+    longest body (crisis language: an alert each), every member's open flags with the
+    longest reason. The facilitator's snapshot stays within its bound, a member's
+    within his."""
+    counts = await fill_every_list(circle, room, facilitator, TEXTS[text])
+    assert counts["alerts"] == p.SNAPSHOT_EVENTS > p.SNAPSHOT_NOTICES
+    assert counts["reports"] == (counts["members"] - 1) * OPEN_REPORTS_PER_MEMBER
+    assert counts["reports"] > p.SNAPSHOT_NOTICES
+    host_user, member_user = await users_of(facilitator, *await a_member_of(circle))
+    raw = await first_frame(host_user, room, ws_connect)
+    snapshot = json.loads(raw)
+    kept = snapshot["facilitator"]
+    assert_newest_events(snapshot)
+    assert {e["type"] for e in snapshot["events"]} == {"chat.message"}
+    assert len(kept["alerts"]) == len(kept["reports"]) == p.SNAPSHOT_NOTICES
+    assert len(snapshot["members"]) == counts["members"]
+    assert len(snapshot["meeting"]["agenda"]["steps"]) == 30
+    assert sum(len(s["notes"]) for s in snapshot["meeting"]["agenda"]["steps"]) == 10_000
+    assert sum(prompt["own"] for prompt in kept["prompts"]) == 50
+    assert snapshot["round"]["current"] and len(snapshot["queue"]["queue"]) == counts["members"] - 2
+    size = len(raw.encode("utf-8"))
+    print(f"{text}: the facilitator's snapshot is {size:,} bytes: {sizes(snapshot)}")
+    assert size <= p.FACILITATOR_SNAPSHOT_MAX_BYTES, sizes(snapshot)
+
+    raw = await first_frame(member_user, room, ws_connect)
+    snapshot = json.loads(raw)
+    assert "facilitator" not in snapshot
+    assert_newest_events(snapshot)
+    size = len(raw.encode("utf-8"))
+    print(f"{text}: a member's snapshot is {size:,} bytes")
+    assert size <= p.SNAPSHOT_MAX_BYTES
+
+
+@database_sync_to_async
+def a_member_of(circle: Circle) -> list[Membership]:
+    return [Membership.objects.filter(circle=circle, role=Role.MEMBER).earliest("pk")]
+
+
+async def test_a_circle_keeps_a_bounded_library_of_its_own(room, circle, facilitator, ws_connect):
+    """The facilitator's snapshot carries the whole prompt library, so the circle's own
+    part has a limit: the prompt past it is refused with a clear error."""
     from facilitation import library_services
 
-    count = p.SNAPSHOT_MAX_BYTES // library_services.PROMPT_TEXT_MAX + 10
-    await write_prompts(circle, facilitator, count)
+    await database_sync_to_async(own_prompts)(
+        circle, facilitator, "x", library_services.MAX_OWN_PROMPTS
+    )
+    with pytest.raises(CircleRuleError) as refused:
+        await database_sync_to_async(own_prompts)(circle, facilitator, "y", 1)
+    assert refused.value.code == "too_many_prompts"
+    assert "at most 50 prompts" in refused.value.messages[0]
     (host_user,) = await users_of(facilitator)
-    async with ws_connect(host_user, room, expect_snapshot=False) as host:
-        raw = await host.communicator.receive_from(timeout=10)
-    snapshot = json.loads(raw)
-    assert len(snapshot["facilitator"]["prompts"]) == count
-    size = len(raw.encode("utf-8"))
-    print(f"{count} own prompts: the facilitator's snapshot is {size:,} bytes")
-    if size >= p.SNAPSHOT_MAX_BYTES:
-        raise OverBound(f"{count} own prompts: the snapshot is {size:,} bytes: {sizes(snapshot)}")
+    snapshot = json.loads(await first_frame(host_user, room, ws_connect))
+    assert sum(prompt["own"] for prompt in snapshot["facilitator"]["prompts"]) == 50

@@ -2,6 +2,7 @@
 and no repeats, and a client that reconnects and resyncs misses nothing and sees
 nothing twice (PROTOCOL.md, State and the event log)."""
 
+import json
 import threading
 import time
 
@@ -148,6 +149,38 @@ async def test_long_backlog_is_split_but_complete(
         assert len(frames) > 1
         assert all(len(f["events"]) <= 3 and f["seq"] == 8 for f in frames)
         assert [e["seq"] for f in frames for e in f["events"]] == list(range(2, 9))
+
+
+@live
+async def test_a_heavy_backlog_is_split_by_size_but_complete(
+    room, facilitator, member, ws_connect, monkeypatch
+):
+    """Long messages of emoji: far fewer than RESYNC_BATCH events already pass
+    EVENTS_FRAME_MAX_BYTES, so the reply comes in several frames, each within the size,
+    together every event once; the last frame's last event reaches its seq."""
+    monkeypatch.setattr(services, "CHAT_RATE_COUNT", 100)
+    monkeypatch.setattr(protocol, "EVENTS_FRAME_MAX_BYTES", 64 * 1024)
+    body = "\U0001f600" * protocol.MAX_BODY_CHARS  # 8 KB of UTF-8
+    host_user, sam_user = await users_of(facilitator, member)
+    async with ws_connect(host_user, room) as host, ws_connect(sam_user, room) as sam:
+        for n in range(1, 21):
+            # As raw UTF-8: JSON's \\u escapes would take the frame past 16 KiB.
+            await host.send_raw(
+                json.dumps({"id": f"r{n}", **chat(body, f"c{n}")}, ensure_ascii=False)
+            )
+            assert (await host.reply_to(f"r{n}"))["type"] == "ack"
+        await sam.send({"type": "resync", "after": 0})
+        frames = []
+        while not frames or frames[-1]["events"][-1]["seq"] < 20:
+            raw = await sam.communicator.receive_from(timeout=3)
+            frame = json.loads(raw)
+            if frame["type"] == "events":
+                assert len(raw.encode()) <= 64 * 1024
+                frames.append(frame)
+        assert len(frames) >= 3
+        assert all(frame["seq"] == 20 for frame in frames)
+        assert [e["seq"] for f in frames for e in f["events"]] == list(range(1, 21))
+        assert await sam.nothing_pending()
 
 
 @live
