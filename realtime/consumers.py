@@ -20,7 +20,7 @@ from room.context import Seat
 from room.errors import AccessDenied, ErrorCode, RoomError
 from room.fanout import fanout
 
-from . import calls, layer_watch, lease, local_sockets, presence, protocol, services
+from . import calls, layer_watch, lease, local_sockets, presence, protocol, selectors, services
 from .calls import call_service, in_db_thread
 from .dispatch import budgets, busy_error, over_budget_error, perform
 from .protocol import RESYNC_BATCH, dumps, frame_ref, parse_frame
@@ -57,8 +57,8 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         if room is not None:
             await fanout(settings.REDIS_URL).join(room, self)
         try:
-            seat, snapshot = await call_service(
-                presence.room_enter_with_snapshot,
+            seat = await call_service(
+                presence.room_enter,
                 user=self.scope.get("user"),
                 meeting_id=room or "",
                 process_id=await lease.ensure_started(),
@@ -68,7 +68,14 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             await self._leave_room()
             await self.close(code=denied.code)
             return
-        self.seat = seat
+        self.seat = seat  # from here on, whatever fails gives the seat back (__call__)
+        # The seat is taken with the meeting locked; the snapshot is read after, as one
+        # moment but without the lock (selectors.one_moment), so the people of a meeting
+        # connecting at once don't queue behind each other's snapshots. What commits in
+        # between also reaches us from the fan-out; the client drops it by seq.
+        snapshot = await in_db_thread(
+            selectors.meeting_snapshot, meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
+        )
         await self._join_account_groups(seat)
         local_sockets.register(self)
         layer_watch.start()

@@ -21,7 +21,7 @@ from django.conf import settings
 from room.errors import CloseCode
 
 from . import local_sockets, presence
-from .calls import call_service, in_db_thread
+from .calls import call_service, in_lease_thread
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,11 @@ async def _keep(registered: asyncio.Event) -> None:
     lease = settings.HEARTH_PRESENCE_LEASE_SECONDS
     while True:
         try:
-            kept = await in_db_thread(presence.lease_renew, process_id=PROCESS_ID, seconds=lease)
+            kept = await in_lease_thread(presence.lease_renew, process_id=PROCESS_ID, seconds=lease)
             if not kept and registered.is_set():
                 await local_sockets.close_all(CloseCode.LAYER_LOST, "our presence lease lapsed")
             registered.set()
-            for gone in await in_db_thread(presence.sweep_lapsed):
+            for gone in await in_lease_thread(presence.sweep_lapsed, own=PROCESS_ID):
                 await _let_go(gone)
         except Exception:
             logger.exception("presence lease: could not renew or sweep")

@@ -8,7 +8,6 @@ and another process sweeps them (realtime.lease).
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +22,6 @@ from room.errors import AccessDenied, CloseCode
 from room.models import Connection, ServerProcess
 
 from . import protocol
-from .selectors import meeting_snapshot
 
 MAX_SOCKETS_PER_PERSON = 3
 """A phone, a laptop and one spare tab. Opening a fourth closes his oldest (4409)."""
@@ -68,14 +66,6 @@ def room_enter(
         is_facilitator=membership.role == Role.FACILITATOR,
         connection_id=connection.pk,
     )
-
-
-def room_enter_with_snapshot(**entry: Any) -> tuple[Seat, dict[str, Any]]:
-    """room_enter and the snapshot in one transaction, as a socket connects: one
-    database call, the meeting locked once."""
-    with transaction.atomic():
-        seat = room_enter(**entry)
-        return seat, meeting_snapshot(meeting_pk=seat.meeting_pk, membership_id=seat.membership_id)
 
 
 def _close_the_oldest_beyond_the_cap(meeting: Meeting, membership: Membership) -> int:
@@ -167,15 +157,17 @@ def lease_renew(*, process_id: str, seconds: float) -> bool:
     return False
 
 
-def sweep_lapsed() -> list[Departure]:
+def sweep_lapsed(*, own: str | None = None) -> list[Departure]:
     """Let go of the connections of processes whose lease ran out. One sweeper takes
     each dead process (SKIP LOCKED); its people leave now, unless they reconnected
-    elsewhere: they have been gone for a lease already, longer than the grace."""
+    elsewhere: they have been gone for a lease already, longer than the grace. A
+    process never sweeps its `own` lease: it is alive, and renews it."""
     now = timezone.now()
     with transaction.atomic():
         lapsed = list(
             ServerProcess.objects.select_for_update(skip_locked=True)
             .filter(lease_until__lt=now)
+            .exclude(pk=own)
             .values_list("pk", flat=True)
         )
         if not lapsed:

@@ -1,5 +1,7 @@
 """What a person sees on connecting: the snapshot (docs/protocol.md)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
@@ -19,16 +21,37 @@ from .models import CrisisAlert, MessageReport
 from .protocol import SNAPSHOT_EVENTS, SNAPSHOT_NOTICES
 
 
-@transaction.atomic
 def meeting_snapshot(*, meeting_pk: int, membership_id: int) -> dict[str, Any]:
-    """Read with the meeting row locked, so seq, events, round and queue are one
-    moment: no event can commit between reading them. Never larger than
-    protocol.SNAPSHOT_MAX_BYTES (a member's) or FACILITATOR_SNAPSHOT_MAX_BYTES: every
-    text in it has a limit, and every list a count (and the events a size too)."""
-    # Lock first, read after. In READ COMMITTED, a locking statement that had to wait
-    # for a writer reads every other table (the log, the agenda step) as it was when
-    # the statement started: it would pair the old seq with the writer's new event.
-    lock_meeting_row(meeting_pk)
+    """Read as one moment, so seq, events, round and queue agree: no event can commit
+    between reading them. Never larger than protocol.SNAPSHOT_MAX_BYTES (a member's)
+    or FACILITATOR_SNAPSHOT_MAX_BYTES: every text in it has a limit, and every list a
+    count (and the events a size too)."""
+    with one_moment(meeting_pk):
+        return _snapshot(meeting_pk=meeting_pk, membership_id=membership_id)
+
+
+@contextmanager
+def one_moment(meeting_pk: int) -> Iterator[None]:
+    """On PostgreSQL, a REPEATABLE READ READ ONLY transaction: every statement sees the
+    database as of the first, and nobody waits (the meeting row is not locked, so a
+    thousand people connecting don't queue behind each other in their meeting). Inside
+    an open transaction the isolation can't change: the meeting row is locked first
+    instead. SQLite's transactions are one moment already."""
+    conn = transaction.get_connection()
+    outermost = not conn.in_atomic_block
+    with transaction.atomic():
+        if conn.vendor == "postgresql" and outermost:
+            with conn.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        else:
+            # Lock first, read after. In READ COMMITTED, a locking statement that had to
+            # wait for a writer reads every other table (the log, the agenda step) as it
+            # was when the statement started: it would pair the old seq with the new event.
+            lock_meeting_row(meeting_pk)
+        yield
+
+
+def _snapshot(*, meeting_pk: int, membership_id: int) -> dict[str, Any]:
     meeting = (
         Meeting.objects.select_related("circle", "current_step", "script", "circle__default_script")
         .annotate(newest=newest_seq_subquery())

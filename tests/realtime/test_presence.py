@@ -2,11 +2,14 @@
 moment (PROTOCOL.md: presence is ephemeral, no seq)."""
 
 import asyncio
+import datetime as dt
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
 
 from groups.models import Attendance
+from realtime import presence as realtime_presence
 from room.models import Connection, MeetingEvent
 from tests import factories
 from tests.realtime.conftest import settle_departures, users_of
@@ -135,3 +138,62 @@ async def test_refused_connections_leave_no_attendance(room, circle, ws_connect)
     async with ws_connect(outsider, room, expect_snapshot=False) as client:
         assert await client.receive_close() == 4403
     assert await database_sync_to_async(Attendance.objects.count)() == 0
+
+
+# The process lease ---------------------------------------------------------------------
+
+
+@database_sync_to_async
+def lapsed_process(name: str) -> None:
+    from django.utils import timezone
+
+    from room.models import ServerProcess
+
+    long_ago = timezone.now() - dt.timedelta(minutes=5)
+    ServerProcess.objects.create(id=name, started_at=long_ago, lease_until=long_ago)
+
+
+@database_sync_to_async
+def processes() -> set[str]:
+    from room.models import ServerProcess
+
+    return set(ServerProcess.objects.values_list("pk", flat=True))
+
+
+async def test_a_process_never_sweeps_its_own_lease():
+    """Its own lease lapsed only because it was busy: it renews it, and keeps its
+    sockets; another lapsed process is swept."""
+    await lapsed_process("busy-one")
+    await lapsed_process("dead-one")
+    await database_sync_to_async(realtime_presence.sweep_lapsed)(own="busy-one")
+    assert await processes() == {"busy-one"}
+    kept = await database_sync_to_async(realtime_presence.lease_renew)(
+        process_id="busy-one", seconds=5
+    )
+    assert kept is True
+
+
+async def test_the_lease_is_renewed_while_every_room_thread_is_busy(settings):
+    """A thousand people connecting at once fill the room's database threads; the lease
+    has a thread of its own, so it is renewed on time all the same (before, it waited
+    behind the backlog, lapsed, and the process lost every socket)."""
+    from realtime import calls
+
+    assert settings.HEARTH_DB_THREADS > 1
+    release = threading.Event()
+    busy = [
+        asyncio.ensure_future(calls.in_db_thread(release.wait, timeout=10))
+        for _ in range(settings.HEARTH_DB_THREADS + 5)
+    ]
+    try:
+        await asyncio.sleep(0.1)
+        assert calls.backlog() >= 5
+        renewed = await asyncio.wait_for(
+            calls.in_lease_thread(realtime_presence.lease_renew, process_id="p1", seconds=5),
+            timeout=3,
+        )
+        assert renewed is False  # the first renewal registers the process
+        assert "p1" in await processes()
+    finally:
+        release.set()
+        await asyncio.gather(*busy)

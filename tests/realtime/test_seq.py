@@ -4,7 +4,6 @@ nothing twice (PROTOCOL.md, State and the event log)."""
 
 import json
 import threading
-import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -348,24 +347,9 @@ def test_concurrent_retries_of_one_client_id_make_one_event(room, member):
     assert MeetingEvent.objects.filter(meeting=room).count() == 1
 
 
-def _wait_until_blocked_on_a_lock(timeout: float = 10) -> None:
-    """Until another backend of this database waits for a row lock."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.01)
-    raise AssertionError("nobody waited for the meeting lock")
-
-
 def _snapshot_while_a_writer_holds_the_lock(room, member, write) -> dict:
-    """Take a snapshot that has to wait for the meeting lock while `write(meeting)` runs
-    in another transaction, which commits once the snapshot is waiting."""
+    """Take a snapshot while `write(meeting)` runs in another transaction that holds
+    the meeting lock and has not committed: the snapshot doesn't wait for it."""
     locked, release = threading.Event(), threading.Event()
     snapshots: list[dict] = []
 
@@ -377,33 +361,67 @@ def _snapshot_while_a_writer_holds_the_lock(room, member, write) -> dict:
 
     def reader():
         locked.wait(10)
-        snapshots.append(meeting_snapshot(meeting_pk=room.pk, membership_id=member.pk))
+        try:
+            snapshots.append(meeting_snapshot(meeting_pk=room.pk, membership_id=member.pk))
+        finally:
+            release.set()
 
-    def unblock():
-        locked.wait(10)
-        _wait_until_blocked_on_a_lock()
-        release.set()
-
-    errors = _run_threads([writer, reader, unblock])
+    errors = _run_threads([writer, reader])
     assert errors == []
     return snapshots[0]
 
 
-def test_snapshot_waiting_for_a_writer_is_one_moment(room, member):
-    """The snapshot must not pair the old seq with the new event: the client would
-    apply that event twice (from the snapshot, and again after snapshot.seq)."""
+def _snapshot_with_a_commit_in_the_middle(room, member, write, monkeypatch) -> dict:
+    """Take a snapshot while `write(meeting)` commits in another transaction after the
+    snapshot has read the seq but before it reads the events."""
+    from facilitation import services as facilitation_services
 
+    present_ids = facilitation_services.present_ids
+
+    def commit_meanwhile(meeting_pk):
+        def writer():
+            with transaction.atomic():
+                write(lock_meeting(room.pk))
+
+        assert _run_threads([writer]) == []
+        return present_ids(meeting_pk)
+
+    monkeypatch.setattr(facilitation_services, "present_ids", commit_meanwhile)
+    return meeting_snapshot(meeting_pk=room.pk, membership_id=member.pk)
+
+
+def _chat(member):
     def write(meeting):
         EventLog(meeting, timezone.now()).append(
             "chat.message", {"author": author_of(member), "body": "hi", "client_id": None}
         )
 
-    snapshot = _snapshot_while_a_writer_holds_the_lock(room, member, write)
+    return write
+
+
+def test_a_snapshot_does_not_wait_for_a_writer(room, member):
+    """The snapshot doesn't lock the meeting: a writer holding the lock doesn't make it
+    wait, and what the writer has not committed is not in it."""
+    with transaction.atomic():
+        _chat(member)(lock_meeting(room.pk))  # seq 1, committed
+    snapshot = _snapshot_while_a_writer_holds_the_lock(room, member, _chat(member))
     assert [e["seq"] for e in snapshot["events"]] == [1]
     assert snapshot["seq"] == 1
 
 
-def test_snapshot_waiting_for_a_phase_change_sees_the_new_step(room, member, facilitator):
+def test_a_snapshot_is_one_moment(room, member, monkeypatch):
+    """An event that commits while the snapshot is being read is in none of it: the
+    client must not get the old seq with the new event (it would apply the event twice:
+    from the snapshot, and again after snapshot.seq)."""
+    snapshot = _snapshot_with_a_commit_in_the_middle(room, member, _chat(member), monkeypatch)
+    assert snapshot["seq"] == 0
+    assert snapshot["events"] == []
+    assert MeetingEvent.objects.filter(meeting=room).count() == 1
+
+
+def test_a_snapshot_during_a_phase_change_keeps_the_step_it_began_with(
+    room, member, facilitator, monkeypatch
+):
     call_command("load_library", verbosity=0)
     script = Script.objects.filter(kind=room.circle.kind).exclude(key=None).first()
     first, second = script.steps.order_by("position")[:2]
@@ -414,7 +432,10 @@ def test_snapshot_waiting_for_a_phase_change_sees_the_new_step(room, member, fac
         actor = Membership.objects.select_related("circle").get(pk=facilitator.pk)
         phase_set(Room(meeting=meeting, actor=actor, log=log, now=log.now), step_id=second.pk)
 
-    snapshot = _snapshot_while_a_writer_holds_the_lock(room, member, write)
-    assert snapshot["meeting"]["step"]["id"] == second.pk
-    assert snapshot["seq"] == 1
-    assert [e["type"] for e in snapshot["events"]] == ["phase.changed"]
+    snapshot = _snapshot_with_a_commit_in_the_middle(room, member, write, monkeypatch)
+    assert snapshot["meeting"]["step"]["id"] == first.pk
+    assert snapshot["seq"] == 0
+    assert snapshot["events"] == []
+    after = meeting_snapshot(meeting_pk=room.pk, membership_id=member.pk)
+    assert after["meeting"]["step"]["id"] == second.pk
+    assert [e["type"] for e in after["events"]] == ["phase.changed"]
