@@ -20,7 +20,6 @@ from django.db import connections
 from room import broadcast
 
 _executor: ThreadPoolExecutor | None = None
-_lease_executor: ThreadPoolExecutor | None = None
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -32,28 +31,10 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-def _lease_pool() -> ThreadPoolExecutor:
-    """One thread of its own for the presence lease (realtime.lease), so a backlog of
-    room work (a thousand people connecting at once) can't delay its renewal past the
-    lease and get the whole process swept. SQLite keeps one thread for everything."""
-    global _lease_executor
-    if settings.HEARTH_DB_THREADS == 1:
-        return _pool()
-    if _lease_executor is None:
-        _lease_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-lease")
-    return _lease_executor
-
-
 async def in_db_thread[T](work: Callable[..., T], **kwargs: Any) -> T:
     """`work(**kwargs)` on a database thread (stale connections closed around it, as
     Channels does)."""
     run = DatabaseSyncToAsync(work, thread_sensitive=False, executor=_pool())
-    return await run(**kwargs)
-
-
-async def in_lease_thread[T](work: Callable[..., T], **kwargs: Any) -> T:
-    """`work(**kwargs)` on the lease's own database thread."""
-    run = DatabaseSyncToAsync(work, thread_sensitive=False, executor=_lease_pool())
     return await run(**kwargs)
 
 
@@ -73,11 +54,7 @@ async def call_service[T](service: Callable[..., T], **kwargs: Any) -> T:
 def shutdown() -> None:
     """Close every database thread's connection and stop the threads (the test run
     does this before it drops its database)."""
-    global _executor, _lease_executor
-    lease_executor, _lease_executor = _lease_executor, None
-    if lease_executor is not None:
-        lease_executor.submit(connections.close_all).result(timeout=15)
-        lease_executor.shutdown(wait=True)
+    global _executor
     executor, _executor = _executor, None
     if executor is None:
         return

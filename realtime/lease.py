@@ -6,6 +6,11 @@ whose lease ran out (a `kill -9`, a lost machine): their people are let go at on
 since they have been gone longer than the grace period already. A process that finds
 its own lease gone (the database was unreachable for longer than the lease, and another
 process swept it) closes its sockets with 4012: they reconnect and are counted anew.
+
+The renewal runs on a thread of its own, with its own database connection, not on the
+event loop: a connect storm (a Redis restart sends everyone back at once) kept the
+event loop seconds behind, the renewal came late, the other process swept this one,
+and its sockets closed again, over and over (`make bench --scenarios reconnect`).
 """
 
 from __future__ import annotations
@@ -14,50 +19,99 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections, connections
 
 from room.errors import CloseCode
 
 from . import local_sockets, presence
-from .calls import call_service, in_lease_thread
+from .calls import call_service
 
 logger = logging.getLogger(__name__)
 
 PROCESS_ID = f"{socket.gethostname()[:20]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
-_task: asyncio.Task | None = None
-_registered: asyncio.Event | None = None
+
+class _Keeper(threading.Thread):
+    """Renews and sweeps for the sockets of one event loop; stops when told, or when
+    that loop has closed (each test has its own loop)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(name="hearth-lease", daemon=True)
+        self.loop = loop
+        self.registered = threading.Event()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        interval = settings.HEARTH_PRESENCE_LEASE_SECONDS / 3
+        try:
+            while not self.stopping.is_set() and not self.loop.is_closed():
+                self._once()
+                self.stopping.wait(interval)
+        finally:
+            connections.close_all()
+
+    def _once(self) -> None:
+        close_old_connections()
+        try:
+            kept = presence.lease_renew(
+                process_id=PROCESS_ID, seconds=settings.HEARTH_PRESENCE_LEASE_SECONDS
+            )
+            if not kept and self.registered.is_set():
+                self._on_loop(
+                    local_sockets.close_all(CloseCode.LAYER_LOST, "our presence lease lapsed")
+                )
+            self.registered.set()
+            for gone in presence.sweep_lapsed(own=PROCESS_ID):
+                self._on_loop(_let_go(gone))
+        except Exception:
+            logger.exception("presence lease: could not renew or sweep")
+            connections.close_all()  # a broken connection is opened anew next time
+
+    def _on_loop(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(work, self.loop)
+        except RuntimeError:  # the loop closed meanwhile: nobody left to tell
+            work.close()
+
+
+_keeper: _Keeper | None = None
+_lock = threading.Lock()
 
 
 async def ensure_started() -> str:
     """Start renewing (once per process and event loop); returns this process's id once
     its lease row exists, so connections can point at it."""
-    global _task, _registered
+    global _keeper
     loop = asyncio.get_running_loop()
-    if _task is None or _task.done() or _task.get_loop() is not loop:
-        _registered = asyncio.Event()
-        _task = asyncio.create_task(_keep(_registered))
-    if _registered is not None:
+    with _lock:
+        if _keeper is None or not _keeper.is_alive() or _keeper.loop is not loop:
+            if _keeper is not None:
+                _keeper.stopping.set()
+            _keeper = _Keeper(loop)
+            _keeper.start()
+        keeper = _keeper
+    if not keeper.registered.is_set():
         # Registration waits for the database; a connect that cannot be recorded fails.
-        await asyncio.wait_for(_registered.wait(), timeout=10)
+        if not await asyncio.to_thread(keeper.registered.wait, 10):
+            raise TimeoutError("presence lease: could not register this process")
     return PROCESS_ID
 
 
-async def _keep(registered: asyncio.Event) -> None:
-    lease = settings.HEARTH_PRESENCE_LEASE_SECONDS
-    while True:
-        try:
-            kept = await in_lease_thread(presence.lease_renew, process_id=PROCESS_ID, seconds=lease)
-            if not kept and registered.is_set():
-                await local_sockets.close_all(CloseCode.LAYER_LOST, "our presence lease lapsed")
-            registered.set()
-            for gone in await in_lease_thread(presence.sweep_lapsed, own=PROCESS_ID):
-                await _let_go(gone)
-        except Exception:
-            logger.exception("presence lease: could not renew or sweep")
-        await asyncio.sleep(lease / 3)
+def stop() -> None:
+    """Stop renewing and close the thread's connection (the test run, before it drops
+    its database)."""
+    global _keeper
+    with _lock:
+        keeper, _keeper = _keeper, None
+    if keeper is not None:
+        keeper.stopping.set()
+        keeper.join(timeout=15)
 
 
 async def _let_go(gone: presence.Departure) -> None:

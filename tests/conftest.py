@@ -13,8 +13,9 @@ def close_async_test_connections(django_db_setup):
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
-    from realtime import calls
+    from realtime import calls, lease
 
+    lease.stop()  # the presence lease's thread (realtime.lease)
     calls.shutdown()  # the live room's database threads (realtime.calls)
 
 
