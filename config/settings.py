@@ -120,8 +120,10 @@ HEARTH_DB_THREADS = int(
     )
 )
 
-# Channel layer: Redis when REDIS_URL is set (needed for more than one process),
-# otherwise in-memory (one process, a few people: `make run`).
+# Redis when REDIS_URL is set (needed for more than one process), otherwise in-process
+# (one process, a few people: `make run`). The live room sends everything through its
+# own pub/sub fan-out (room.fanout), not the channel layer; the channel layer below is
+# what the benchmark's bare Channels relay floor runs on (bench/floors), the same Redis.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -264,8 +266,6 @@ HEARTH_PRESENCE_GRACE_SECONDS = float(os.environ.get("HEARTH_PRESENCE_GRACE_SECO
 HEARTH_PRESENCE_LEASE_SECONDS = float(
     os.environ.get("HEARTH_PRESENCE_LEASE_SECONDS", str(HEARTH_PRESENCE_GRACE_SECONDS))
 )
-# How often each process checks that Redis still holds its groups (realtime.layer_watch).
-HEARTH_LAYER_WATCH_SECONDS = float(os.environ.get("HEARTH_LAYER_WATCH_SECONDS", "2"))
 
 # Serve static files from the app folders in development (daphne serves no static).
 WHITENOISE_USE_FINDERS = DEBUG

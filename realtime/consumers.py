@@ -2,8 +2,8 @@
 
 The consumer holds no meeting state. It knows only which seat it is (meeting,
 membership), fixed at connect; every frame re-checks rights against the database in
-the service it calls. Broadcasts reach it through the channel layer as ready-made
-JSON text.
+the service it calls. Broadcasts reach it through its meeting's fan-out
+(room.fanout) as ready-made JSON text.
 """
 
 import asyncio
@@ -20,7 +20,7 @@ from room.context import Seat
 from room.errors import AccessDenied, ErrorCode, RoomError
 from room.fanout import fanout
 
-from . import calls, layer_watch, lease, local_sockets, presence, protocol, selectors, services
+from . import calls, lease, local_sockets, presence, protocol, selectors, services
 from .calls import call_service, in_db_thread
 from .dispatch import budgets, busy_error, over_budget_error, perform
 from .protocol import RESYNC_BATCH, dumps, frame_ref, parse_frame
@@ -32,6 +32,10 @@ _pending_departures: set[asyncio.Task] = set()
 
 
 class MeetingConsumer(AsyncWebsocketConsumer):
+    # Everything reaches a socket through its meeting's fan-out (room.fanout), closes
+    # on logout included: no channel-layer channel per socket, so none of its memory,
+    # its receive task, or its Redis round trips on connect and disconnect.
+    channel_layer_alias = "hearth-no-channel-layer"
     seat: Seat | None = None
     _room: str | None = None  # the meeting's room key while listening (room.fanout)
     _held: list[tuple[list[str], list[list]]] | None = None  # fan-out before the snapshot
@@ -62,7 +66,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
                 user=self.scope.get("user"),
                 meeting_id=room or "",
                 process_id=await lease.ensure_started(),
-                channel_name=self.channel_name,
+                session_key=getattr(self.scope.get("session"), "session_key", None),
             )
         except AccessDenied as denied:
             await self._leave_room()
@@ -76,22 +80,11 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         snapshot = await in_db_thread(
             selectors.meeting_snapshot, meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
         )
-        await self._join_account_groups(seat)
         local_sockets.register(self)
-        layer_watch.start()
         await self.send(text_data=dumps(snapshot))
         held, self._held = self._held or [], None
         for common, private in held:  # the client drops by seq what the snapshot had
             await self.deliver(common, private)
-
-    async def _join_account_groups(self, seat: Seat) -> None:
-        """Logging out closes this login's sockets; a new password closes all of his."""
-        self.groups = [broadcast.user_group(seat.user_id)]
-        session_key = getattr(self.scope.get("session"), "session_key", None)
-        if session_key:
-            self.groups.append(broadcast.session_group(session_key))
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
 
     async def _leave_room(self) -> None:
         room, self._room = self._room, None
@@ -106,6 +99,10 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             return False
         if audience == broadcast.FACILITATORS:
             return seat.is_facilitator
+        if audience.startswith("connection:"):
+            return seat.connection_id is not None and audience == broadcast.connection(
+                seat.connection_id
+            )
         if audience.startswith("all-but:"):
             return audience != broadcast.all_but(seat.membership_id)
         return audience == broadcast.member(seat.membership_id)
@@ -114,7 +111,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # An exception anywhere (the channel layer losing Redis, say) ends the consumer
+            # An exception anywhere (the fan-out losing Redis, say) ends the consumer
             # without a disconnect: the seat is released here all the same.
             await self._release_seat()
 
@@ -132,17 +129,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
             task.add_done_callback(_pending_departures.discard)
 
     async def disconnect(self, code: int) -> None:
-        if self.seat is None:
-            return
-        # Presence first: the database is the truth, and a channel layer that fails here
-        # (Redis gone, or its pool exhausted when thousands close at once: measured by
-        # `make bench`) must not leave him counted as present.
         await self._release_seat()
-        for group in self.groups:
-            try:
-                await self.channel_layer.group_discard(group, self.channel_name)
-            except Exception as error:  # the layer expires the entry on its own
-                logger.warning("could not leave group %s: %s", group, type(error).__name__)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         seat = self.seat
@@ -202,10 +189,7 @@ class MeetingConsumer(AsyncWebsocketConsumer):
     async def _send_error(self, ref: str | None, error: RoomError) -> None:
         await self.send(text_data=dumps(protocol.error(ref, error.code, error.message)))
 
-    # Channel-layer deliveries (see room.broadcast) --------------------------------
-
-    async def room_frames(self, message: dict) -> None:
-        await self.send_texts(message["frames"])
+    # Deliveries from the meeting's fan-out (room.fanout) ---------------------------
 
     async def deliver(self, common: list[str], private: list[list]) -> None:
         """A meeting's message from room.fanout: its frames for everyone, and those of
@@ -221,9 +205,6 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         """Ready-made frames, written as they are."""
         for text in texts:
             await self.base_send({"type": "websocket.send", "text": text})
-
-    async def room_close(self, message: dict) -> None:
-        await self.close(code=message["code"])
 
 
 async def _confirm_departure(departure: presence.Departure) -> None:

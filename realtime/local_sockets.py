@@ -1,7 +1,7 @@
 """The sockets this process holds open: only a list of what is open here, never state.
 
-Used to close them all at once when the process can no longer vouch for them (Redis
-forgot its groups: realtime.layer_watch; its presence lease lapsed: realtime.lease).
+Used to close them all at once when the process can no longer vouch for them (its
+presence lease lapsed: realtime.lease).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from facilitation import services as facilitation
-from groups.models import Attendance, Meeting, MeetingStatus, Membership, Role
+from groups.models import Attendance, MeetingStatus, Membership, Role
 from room import broadcast
 from room.access import access_meeting
 from room.context import Room, Seat, system_acting
@@ -37,7 +37,12 @@ class Departure:
 
 
 def room_enter(
-    *, user, meeting_id: str, process_id: str, channel_name: str, now: dt.datetime | None = None
+    *,
+    user,
+    meeting_id: str,
+    process_id: str,
+    session_key: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Seat:
     """Check the person may enter, record his socket, and announce him unless he is
     coming back within the grace period (so a flaky connection doesn't flap)."""
@@ -49,12 +54,12 @@ def room_enter(
         attendance, created = Attendance.objects.select_for_update().get_or_create(
             meeting=room.meeting, membership=membership, defaults={"joined_at": now}
         )
-        kept = _close_the_oldest_beyond_the_cap(room.meeting, membership)
+        kept = _close_the_oldest_beyond_the_cap(room, membership)
         connection = Connection.objects.create(
             meeting=room.meeting,
             membership=membership,
             process_id=process_id,
-            channel_name=channel_name,
+            session_hash=broadcast.session_hash(session_key) if session_key else "",
             opened_at=now,
         )
         if not kept:
@@ -68,17 +73,17 @@ def room_enter(
     )
 
 
-def _close_the_oldest_beyond_the_cap(meeting: Meeting, membership: Membership) -> int:
+def _close_the_oldest_beyond_the_cap(room: Room, membership: Membership) -> int:
     """How many of his sockets stay open; the oldest beyond the cap close (4409)."""
     open_now = list(
-        Connection.objects.filter(meeting=meeting, membership=membership).order_by(
+        Connection.objects.filter(meeting=room.meeting, membership=membership).order_by(
             "opened_at", "pk"
         )
     )
     excess = len(open_now) - (MAX_SOCKETS_PER_PERSON - 1)
     for oldest in open_now[: max(excess, 0)]:
+        room.log.close(broadcast.connection(oldest.pk), CloseCode.REPLACED)
         oldest.delete()
-        broadcast.close_channel_on_commit(oldest.channel_name, CloseCode.REPLACED)
     return len(open_now) - max(excess, 0)
 
 

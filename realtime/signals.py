@@ -18,6 +18,7 @@ from room import broadcast
 from room.context import system_acting
 from room.errors import CloseCode
 from room.log import room_key
+from room.models import Connection
 
 from .services import lock_open_meetings_of, open_meetings_of, removed_from_room
 
@@ -26,14 +27,24 @@ from .services import lock_open_meetings_of, open_meetings_of, removed_from_room
 def close_the_logins_sockets(sender, request, user, **kwargs) -> None:
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if session_key:
-        broadcast.close_on_commit(broadcast.session_group(session_key), CloseCode.NOT_LOGGED_IN)
+        _close(Connection.objects.filter(session_hash=broadcast.session_hash(session_key)))
 
 
 @receiver(password_changed)
 @receiver(password_set)
 @receiver(password_reset)
 def close_every_socket_of_the_person(sender, request, user, **kwargs) -> None:
-    broadcast.close_on_commit(broadcast.user_group(user.pk), CloseCode.NOT_LOGGED_IN)
+    _close(Connection.objects.filter(membership__user=user))
+
+
+def _close(sockets) -> None:
+    """Close these sockets (4401), each through its meeting's fan-out, after commit."""
+    by_meeting: dict[str, list[list]] = {}
+    for socket in sockets.select_related("meeting"):
+        closes = by_meeting.setdefault(room_key(socket.meeting), [])
+        closes.append([broadcast.connection(socket.pk), CloseCode.NOT_LOGGED_IN])
+    for key, closes in by_meeting.items():
+        broadcast.to_meeting_on_commit(key, {"close": closes})
 
 
 @receiver(membership_ending)

@@ -1,8 +1,9 @@
 """The one place that sends to websockets, and only after the transaction commits.
 
-The channel layer carries notifications, never state: every event sent here is already
-in the database, so a client that misses one gets it back with `resync`. Frames are
-serialised once here, not once per connection.
+Everything goes through the meeting's fan-out (room.fanout): events, notices, private
+frames and closes, one message per change. It carries notifications, never state: every
+event sent here is already in the database, so a client that misses one gets it back
+with `resync`. Frames are serialised once here, not once per connection.
 """
 
 import hashlib
@@ -10,10 +11,9 @@ import json
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
@@ -40,15 +40,16 @@ def all_but(membership_pk: int) -> str:
     return f"all-but:{membership_pk}"
 
 
-def user_group(user_pk: int) -> str:
-    """Every socket of one person, in any meeting: closed when his password changes."""
-    return f"user-{user_pk}"
+def connection(connection_pk: int) -> str:
+    """The audience of one socket (room.models.Connection): the oldest of too many, or
+    one opened with a login session that logged out."""
+    return f"connection:{connection_pk}"
 
 
-def session_group(session_key: str) -> str:
-    """The sockets opened with one login session: closed when it logs out. Hashed, so
-    Redis never holds a session key."""
-    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+def session_hash(session_key: str) -> str:
+    """What a Connection keeps of the login session it was opened with (to close it on
+    logout): a hash, so no table but Django's own holds a session key."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 # Set by a consumer around a service call: messages committed during the call are
@@ -56,9 +57,8 @@ def session_group(session_key: str) -> str:
 # on a round trip to Redis.
 @dataclass(frozen=True)
 class Outgoing:
-    target: str  # a channel-layer group or channel, or a meeting's room key (fan-out)
+    room_key: str  # the meeting's (room.fanout)
     message: dict[str, Any]
-    way: Literal["group", "channel", "meeting"] = "group"
 
 
 _collected: ContextVar[list[Outgoing] | None] = ContextVar(
@@ -75,14 +75,7 @@ def _send(outgoing: Outgoing) -> None:
 
 
 async def _deliver_one(outgoing: Outgoing) -> None:
-    if outgoing.way == "meeting":
-        await fanout(settings.REDIS_URL).publish(outgoing.target, outgoing.message)
-        return
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    send = layer.send if outgoing.way == "channel" else layer.group_send
-    await send(outgoing.target, outgoing.message)
+    await fanout(settings.REDIS_URL).publish(outgoing.room_key, outgoing.message)
 
 
 def collect() -> tuple[list[Outgoing], Any]:
@@ -98,23 +91,11 @@ async def deliver(collected: list[Outgoing], token: Any) -> None:
         try:
             await _deliver_one(outgoing)
         except Exception as error:  # committed: the sender's answer stays an ack
-            logger.warning("could not deliver to %s: %s", outgoing.way, type(error).__name__)
+            logger.warning("could not deliver to %s: %s", outgoing.room_key, type(error).__name__)
 
 
 def to_meeting_on_commit(room_key: str, message: dict[str, Any]) -> None:
     """A meeting's message for room.fanout: its events and notices, the frames for some
     people in it, the sockets to close, in that order (room.log.EventLog builds it)."""
-    outgoing = Outgoing(room_key, message, "meeting")
-    transaction.on_commit(lambda: _send(outgoing))
-
-
-def close_on_commit(group: str, code: int) -> None:
-    """Close every socket in a channel-layer group (logged out, new password: 4401)."""
-    outgoing = Outgoing(group, {"type": "room.close", "code": code})
-    transaction.on_commit(lambda: _send(outgoing))
-
-
-def close_channel_on_commit(channel_name: str, code: int) -> None:
-    """Close one socket (the oldest of too many: 4409)."""
-    outgoing = Outgoing(channel_name, {"type": "room.close", "code": code}, "channel")
+    outgoing = Outgoing(room_key, message)
     transaction.on_commit(lambda: _send(outgoing))

@@ -59,7 +59,7 @@ class Connection(models.Model):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="connections")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
     process = models.ForeignKey(ServerProcess, on_delete=models.CASCADE, related_name="+")
-    channel_name = models.CharField(max_length=200)
+    session_hash = models.CharField(max_length=32, blank=True, db_index=True)
     opened_at = models.DateTimeField()
 
     class Meta:

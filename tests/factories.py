@@ -83,7 +83,6 @@ def make_meeting(circle: Circle, *, status: str = MeetingStatus.LIVE, **fields) 
 
 
 TEST_PROCESS = "tests-process"
-_channels = itertools.count(1)
 
 
 def enter_room(membership, meeting, now=None):
@@ -98,11 +97,6 @@ def enter_room(membership, meeting, now=None):
             "lease_until": timezone.now() + dt.timedelta(hours=1),
         },
     )
-    channel = f"test.channel!{next(_channels)}"
     return presence.room_enter(
-        user=membership.user,
-        meeting_id=str(meeting.public_id),
-        process_id=TEST_PROCESS,
-        channel_name=channel,
-        now=now,
+        user=membership.user, meeting_id=str(meeting.public_id), process_id=TEST_PROCESS, now=now
     )

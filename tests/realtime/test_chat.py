@@ -371,7 +371,7 @@ def sent(monkeypatch):
     """What would reach the fan-out or the channel layer, recorded instead of sent:
     (a meeting's pk or a group, the message)."""
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr(broadcast, "_send", lambda out: calls.append((out.target, out.message)))
+    monkeypatch.setattr(broadcast, "_send", lambda out: calls.append((out.room_key, out.message)))
     return calls
 
 
