@@ -262,7 +262,7 @@ HEARTH_INVITE_DAYS = int(os.environ.get("HEARTH_INVITE_DAYS", "14"))
 HEARTH_PRESENCE_GRACE_SECONDS = float(os.environ.get("HEARTH_PRESENCE_GRACE_SECONDS", "5"))
 # A server process that stops renewing its lease for this long is taken for dead and its
 # sockets' people let go (realtime.lease): the grace period, so a crash costs a round no
-# more waiting than a dropped connection does (plus one renewal interval, a third of it).
+# more waiting than a dropped connection does (plus one renewal interval, a fifth of it).
 HEARTH_PRESENCE_LEASE_SECONDS = float(
     os.environ.get("HEARTH_PRESENCE_LEASE_SECONDS", str(HEARTH_PRESENCE_GRACE_SECONDS))
 )
