@@ -15,7 +15,7 @@ from typing import Any
 
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from room import broadcast
 
@@ -36,6 +36,23 @@ async def in_db_thread[T](work: Callable[..., T], **kwargs: Any) -> T:
     Channels does)."""
     run = DatabaseSyncToAsync(work, thread_sensitive=False, executor=_pool())
     return await run(**kwargs)
+
+
+def from_lease_thread[T](work: Callable[..., T], **kwargs: Any) -> T:
+    """`work(**kwargs)` for the presence lease's own thread (realtime.lease): run there,
+    except on SQLite (`make run`), which takes one writer at a time: there it waits its
+    turn on the room's one database thread, or a renewal would lock out a chat message."""
+    if settings.HEARTH_DB_THREADS > 1:
+        return work(**kwargs)
+
+    def on_the_room_thread() -> T:
+        close_old_connections()
+        try:
+            return work(**kwargs)
+        finally:
+            close_old_connections()
+
+    return _pool().submit(on_the_room_thread).result()
 
 
 def backlog() -> int:

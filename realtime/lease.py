@@ -32,7 +32,7 @@ from django.db import close_old_connections, connections
 from room.errors import CloseCode
 
 from . import local_sockets, presence
-from .calls import call_service
+from .calls import call_service, from_lease_thread
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +71,17 @@ class _Keeper(threading.Thread):
     def _once(self) -> None:
         close_old_connections()
         try:
-            kept = presence.lease_renew(
-                process_id=PROCESS_ID, seconds=settings.HEARTH_PRESENCE_LEASE_SECONDS
+            kept = from_lease_thread(
+                presence.lease_renew,
+                process_id=PROCESS_ID,
+                seconds=settings.HEARTH_PRESENCE_LEASE_SECONDS,
             )
             if not kept and self.registered.is_set():
                 self._on_loop(
                     local_sockets.close_all(CloseCode.LAYER_LOST, "our presence lease lapsed")
                 )
             self.registered.set()
-            for gone in presence.sweep_lapsed(own=PROCESS_ID):
+            for gone in from_lease_thread(presence.sweep_lapsed, own=PROCESS_ID):
                 self._on_loop(_let_go(gone))
         except Exception:
             logger.exception("presence lease: could not renew or sweep")
