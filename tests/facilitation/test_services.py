@@ -1261,7 +1261,9 @@ def test_round_events_are_broadcast_once_after_commit(
     meeting, seats, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("room.broadcast._send", lambda out: sent.append((out.room_key, out.message)))
+    monkeypatch.setattr(
+        "room.broadcast._send", lambda out: sent.append((out.room_key, out.message))
+    )
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         send(seats[0], "round.start", kind="check_in")
