@@ -19,17 +19,15 @@ from django.conf import settings  # noqa: E402
 # that long (docs/performance.md).
 sys.setswitchinterval(settings.HEARTH_GIL_SWITCH_SECONDS)
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from realtime.auth import room_auth_stack  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": AllowedHostsOriginValidator(room_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -46,7 +46,9 @@ def own_prompt_source() -> str:
 
 
 def library_filter(circle: Circle) -> Q:
-    """The prompts a circle may use: built-ins for its kind (or "both") and its own."""
+    """The prompts a circle may use: built-ins for its kind (or "both") and its own.
+    realtime.selectors._prompts_sql says the same in SQL (a facilitator's connect);
+    tests/realtime/test_snapshot_sql.py holds the two together."""
     return Q(circle__isnull=True, kind__in=[circle.kind, "both"]) | Q(circle_id=circle.pk)
 
 

@@ -11,14 +11,14 @@ it. realtime.dispatch says who may call each.
 import datetime as dt
 import random
 from collections import Counter
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Sum
-from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from groups.models import Attendance, Membership, MembershipStatus, Role
+from room import rows
 from room.context import Room, require_live
 from room.errors import ErrorCode, RoomError
 from room.models import Connection
@@ -38,9 +38,13 @@ def _refuse(error: rounds.RoundError | talking.QueueError) -> RoomError:
 
 
 def present_ids(meeting_pk: int) -> set[int]:
-    return set(
-        Connection.objects.filter(meeting_id=meeting_pk).values_list("membership_id", flat=True)
-    )
+    """Who has a socket open in the meeting (every connect asks: by hand, room.rows)."""
+    return {member for (member,) in rows.fetch_all(_present_sql(), [meeting_pk])}
+
+
+@cache
+def _present_sql() -> str:
+    return f'SELECT membership_id FROM "{Connection._meta.db_table}" WHERE meeting_id = %s'  # noqa: S608
 
 
 def turn_present_ids(meeting_pk: int, *, now: dt.datetime) -> set[int]:
@@ -54,15 +58,39 @@ def turn_present_ids(meeting_pk: int, *, now: dt.datetime) -> set[int]:
 
 
 def active_round(meeting_pk: int) -> Round | None:
+    """The meeting's open round, with its prompt. Every connect, leave and turn asks:
+    by hand (room.rows)."""
+    row = rows.fetch_one(_active_round_sql(), [meeting_pk])
+    if row is None:
+        return None
+    round_ = rows.instance(Round, row)
+    round_.prompt = (
+        rows.instance(Prompt, row, rows.width(Round)) if round_.prompt_id is not None else None
+    )
+    return round_
+
+
+@cache
+def _active_round_sql() -> str:
     return (
-        Round.objects.select_related("prompt")
-        .filter(meeting_id=meeting_pk, ended_at__isnull=True)
-        .first()
+        f"SELECT {rows.columns(Round, 'r')}, {rows.columns(Prompt, 'p')}"  # noqa: S608
+        f' FROM "{Round._meta.db_table}" r LEFT JOIN "{Prompt._meta.db_table}" p'
+        " ON p.id = r.prompt_id WHERE r.meeting_id = %s AND r.ended_at IS NULL"
+        " ORDER BY r.started_at, r.id LIMIT 1"
     )
 
 
 def open_turn(round_: Round) -> Turn | None:
-    return round_.turns.filter(ended_at__isnull=True).first()
+    row = rows.fetch_one(_open_turn_sql(), [round_.pk])
+    return rows.instance(Turn, row) if row else None
+
+
+@cache
+def _open_turn_sql() -> str:
+    return (
+        f'SELECT {rows.columns(Turn, "t")} FROM "{Turn._meta.db_table}" t'  # noqa: S608
+        " WHERE t.round_id = %s AND t.ended_at IS NULL ORDER BY t.number LIMIT 1"
+    )
 
 
 def round_state(round_: Round) -> rounds.RoundState:
@@ -114,36 +142,41 @@ def round_payload(round_: Round, *, turn: Turn | None = None, present: set[int])
 def spoken_counts(meeting_pk: int) -> Counter[int]:
     """How often each member has spoken in this meeting: turns he took (not passed or
     skipped) and times he held the floor."""
-    counts: Counter[int] = Counter()
-    for row in (
-        Turn.objects.filter(round__meeting_id=meeting_pk, outcome="done")
-        .values("membership_id")
-        .annotate(n=Count("id"))
-    ):
-        counts[row["membership_id"]] += row["n"]
-    for row in (
-        FloorHold.objects.filter(meeting_id=meeting_pk)
-        .values("membership_id")
-        .annotate(n=Count("id"))
-    ):
-        counts[row["membership_id"]] += row["n"]
-    return counts
+    return Counter(membership_id for membership_id, _, _ in _speaking_spans(meeting_pk))
 
 
 def speaking_stats(meeting_pk: int) -> dict[int, dict[str, Any]]:
     """Per member: times spoken and seconds spoken this meeting (facilitators only)."""
-    counts = spoken_counts(meeting_pk)
-    seconds: Counter[int] = Counter()
-    spans = [
-        Turn.objects.filter(round__meeting_id=meeting_pk, outcome="done"),
-        FloorHold.objects.filter(meeting_id=meeting_pk),
+    now = timezone.now()
+    counts: Counter[int] = Counter()
+    spent: dict[int, dt.timedelta] = {}
+    for membership_id, started_at, ended_at in _speaking_spans(meeting_pk):
+        counts[membership_id] += 1
+        span = (ended_at or now) - started_at
+        spent[membership_id] = spent.get(membership_id, dt.timedelta()) + span
+    return {pk: {"count": counts[pk], "seconds": int(spent[pk].total_seconds())} for pk in counts}
+
+
+def _speaking_spans(meeting_pk: int) -> list[tuple[int, dt.datetime, dt.datetime | None]]:
+    """Every time someone spoke: his turns taken and his times holding the floor. By
+    hand (room.rows): a facilitator's every connect and every progressive-stack raise
+    reads them."""
+    return [
+        (pk, rows.read_timestamp(started), rows.read_datetime(ended))
+        for pk, started, ended in rows.fetch_all(_speaking_spans_sql(), [meeting_pk, meeting_pk])
     ]
-    for qs in spans:
-        for row in qs.values("membership_id").annotate(
-            spent=Sum(Coalesce(F("ended_at"), Now()) - F("started_at"))
-        ):
-            seconds[row["membership_id"]] += int(row["spent"].total_seconds())
-    return {mid: {"count": counts[mid], "seconds": seconds[mid]} for mid in counts | seconds}
+
+
+@cache
+def _speaking_spans_sql() -> str:
+    turn, round_, hold = (m._meta.db_table for m in (Turn, Round, FloorHold))
+    return (
+        f'SELECT t.membership_id, t.started_at, t.ended_at FROM "{turn}" t'  # noqa: S608
+        f' JOIN "{round_}" r ON r.id = t.round_id'
+        " WHERE r.meeting_id = %s AND t.outcome = 'done'"
+        f' UNION ALL SELECT membership_id, started_at, ended_at FROM "{hold}"'
+        " WHERE meeting_id = %s"
+    )
 
 
 def queue_state(meeting) -> talking.QueueState:
@@ -158,10 +191,14 @@ def queue_state(meeting) -> talking.QueueState:
 
 
 def queue_payload(meeting, aliases: dict[int, str] | None = None) -> dict:
+    """The queue with everyone's alias (read here for anyone not in `aliases`)."""
     state = queue_state(meeting)
-    if aliases is None:
-        ids = [*state.queued, *([state.floor] if state.floor else [])]
-        aliases = dict(Membership.objects.filter(pk__in=ids).values_list("pk", "alias"))
+    aliases = aliases or {}
+    ids = [*state.queued, *([state.floor] if state.floor else [])]
+    missing = [pk for pk in ids if pk not in aliases]
+    if missing:
+        found = Membership.objects.filter(pk__in=missing).values_list("pk", "alias")
+        aliases = {**aliases, **dict(found)}
     return {
         "queue": [
             {
@@ -651,14 +688,16 @@ def round_close_for_meeting_end(room: Room) -> None:
         _save_queue(room, talking.release_floor(queue_state(room.meeting)))
 
 
-def facilitation_snapshot(meeting, *, present: set[int]) -> dict:
+def facilitation_snapshot(
+    meeting, *, present: set[int], aliases: dict[int, str] | None = None
+) -> dict:
     round_ = active_round(meeting.pk)
     if round_ is not None:
         # "Up next" as the round will decide it: people within the grace period count.
         present = present | turn_present_ids(meeting.pk, now=timezone.now())
     return {
         "round": round_payload(round_, present=present) if round_ else None,
-        "queue": queue_payload(meeting),
+        "queue": queue_payload(meeting, aliases),
         "step": step_payload(meeting.current_step),
         "step_started_at": meeting.step_started_at.isoformat() if meeting.step_started_at else None,
     }

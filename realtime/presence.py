@@ -8,6 +8,7 @@ and another process sweeps them (realtime.lease).
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
 from django.db import transaction
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from facilitation import services as facilitation
 from groups.models import Attendance, MeetingStatus, Membership, Role
-from room import broadcast
+from room import broadcast, rows
 from room.access import access_meeting
 from room.context import Room, Seat, system_acting
 from room.errors import AccessDenied, CloseCode
@@ -51,16 +52,16 @@ def room_enter(
     with system_acting(meeting_pk=meeting.pk, actor=membership, now=now) as room:
         if room.meeting.status == MeetingStatus.ENDED:
             raise AccessDenied(CloseCode.ENDED, "This meeting has ended.")
-        attendance, created = Attendance.objects.select_for_update().get_or_create(
-            meeting=room.meeting, membership=membership, defaults={"joined_at": now}
-        )
+        attendance, created = _attendance(room, membership)
         kept = _close_the_oldest_beyond_the_cap(room, membership)
-        connection = Connection.objects.create(
-            meeting=room.meeting,
-            membership=membership,
-            process_id=process_id,
-            session_hash=broadcast.session_hash(session_key) if session_key else "",
-            opened_at=now,
+        connection = rows.insert(
+            Connection(
+                meeting=room.meeting,
+                membership=membership,
+                process_id=process_id,
+                session_hash=broadcast.session_hash(session_key) if session_key else "",
+                opened_at=now,
+            )
         )
         if not kept:
             _arrived(room, attendance, created=created)
@@ -73,18 +74,47 @@ def room_enter(
     )
 
 
+# The statements of a connect, by hand (room.rows): a thousand people connect at once.
+
+
+def _attendance(room: Room, membership: Membership) -> tuple[Attendance, bool]:
+    """His attendance of the meeting, locked; created (True) on his first connect. No
+    race on creating it: the meeting row is locked."""
+    row = rows.fetch_one(_attendance_sql(rows.for_update()), [room.meeting.pk, membership.pk])
+    if row is not None:
+        return rows.instance(Attendance, row), False
+    attendance = Attendance(meeting=room.meeting, membership=membership, joined_at=room.now)
+    return rows.insert(attendance), True
+
+
+@cache
+def _attendance_sql(for_update: str) -> str:
+    return (
+        f'SELECT {rows.columns(Attendance, "a")} FROM "{Attendance._meta.db_table}" a'  # noqa: S608
+        f" WHERE a.meeting_id = %s AND a.membership_id = %s {for_update}"
+    )
+
+
 def _close_the_oldest_beyond_the_cap(room: Room, membership: Membership) -> int:
     """How many of his sockets stay open; the oldest beyond the cap close (4409)."""
-    open_now = list(
-        Connection.objects.filter(meeting=room.meeting, membership=membership).order_by(
-            "opened_at", "pk"
-        )
+    table = Connection._meta.db_table
+    open_now = rows.fetch_all(
+        f'SELECT id FROM "{table}" WHERE meeting_id = %s AND membership_id = %s'  # noqa: S608
+        " ORDER BY opened_at, id",
+        [room.meeting.pk, membership.pk],
     )
-    excess = len(open_now) - (MAX_SOCKETS_PER_PERSON - 1)
-    for oldest in open_now[: max(excess, 0)]:
-        room.log.close(broadcast.connection(oldest.pk), CloseCode.REPLACED)
-        oldest.delete()
-    return len(open_now) - max(excess, 0)
+    excess = max(len(open_now) - (MAX_SOCKETS_PER_PERSON - 1), 0)
+    for (oldest,) in open_now[:excess]:
+        room.log.close(broadcast.connection(oldest), CloseCode.REPLACED)
+        rows.execute(f'DELETE FROM "{table}" WHERE id = %s', [oldest])  # noqa: S608
+    return len(open_now) - excess
+
+
+def _set_left_at(attendance_pk: int, left_at: dt.datetime | None) -> None:
+    rows.execute(
+        f'UPDATE "{Attendance._meta.db_table}" SET left_at = %s WHERE id = %s',  # noqa: S608
+        [rows.param(Attendance, "left_at", left_at), attendance_pk],
+    )
 
 
 def _arrived(room: Room, attendance: Attendance, *, created: bool) -> None:
@@ -97,7 +127,7 @@ def _arrived(room: Room, attendance: Attendance, *, created: bool) -> None:
         or (room.now - left_at).total_seconds() >= settings.HEARTH_PRESENCE_GRACE_SECONDS
     )
     attendance.left_at = None
-    attendance.save(update_fields=["left_at"])
+    _set_left_at(attendance.pk, None)
     facilitation.round_member_arrived(room)
     if announce:
         room.log.private(broadcast.all_but(room.actor.pk), protocol.presence_joined(room.actor))
@@ -108,44 +138,57 @@ def room_leave(*, seat: Seat, now: dt.datetime | None = None) -> Departure | Non
     confirm after the grace period."""
     now = now or timezone.now()
     with transaction.atomic():
-        attendance = (
-            Attendance.objects.select_for_update()
-            .filter(meeting_id=seat.meeting_pk, membership_id=seat.membership_id)
-            .first()
+        row = rows.fetch_one(
+            _attendance_sql(rows.for_update()), [seat.meeting_pk, seat.membership_id]
         )
         if seat.connection_id is not None:
-            Connection.objects.filter(pk=seat.connection_id).delete()
-        if attendance is None or _still_here(seat.meeting_pk, seat.membership_id):
+            rows.execute(
+                f'DELETE FROM "{Connection._meta.db_table}" WHERE id = %s',  # noqa: S608
+                [seat.connection_id],
+            )
+        if row is None or _still_here(seat.meeting_pk, seat.membership_id):
             return None
-        if attendance.left_at is None:
-            attendance.left_at = now
-            attendance.save(update_fields=["left_at"])
-        return Departure(seat.meeting_pk, seat.membership_id, attendance.left_at)
+        attendance = rows.instance(Attendance, row)
+        left_at = attendance.left_at
+        if left_at is None:
+            left_at = now
+            _set_left_at(attendance.pk, now)
+        return Departure(seat.meeting_pk, seat.membership_id, left_at)
 
 
 def _still_here(meeting_pk: int, membership_id: int) -> bool:
-    return Connection.objects.filter(meeting_id=meeting_pk, membership_id=membership_id).exists()
+    table = Connection._meta.db_table
+    return bool(
+        rows.fetch_one(
+            f'SELECT 1 FROM "{table}" WHERE meeting_id = %s AND membership_id = %s LIMIT 1',  # noqa: S608
+            [meeting_pk, membership_id],
+        )
+    )
 
 
 def room_absence_confirm(*, departure: Departure) -> bool:
     """After the grace period: if he is still away, tell the room, and if it was his
     turn, move the round on (skipped). He keeps his place if he comes back before
     his turn."""
-    membership = Membership.objects.get(pk=departure.membership_id)
+    if not _still_away(departure):  # he is back: no need to lock the meeting
+        return False
+    membership = rows.get(Membership, departure.membership_id)
     with system_acting(
         meeting_pk=departure.meeting_pk, actor=membership, now=timezone.now()
     ) as room:
-        attendance = Attendance.objects.filter(
-            meeting_id=departure.meeting_pk, membership_id=departure.membership_id
-        ).first()
-        if attendance is None or attendance.left_at != departure.left_at:
-            return False
-        if _still_here(departure.meeting_pk, departure.membership_id):
+        if not _still_away(departure):
             return False
         if room.meeting.status == MeetingStatus.LIVE:
             facilitation.round_member_departed(room)
         room.log.notice(protocol.presence_left(membership))
         return True
+
+
+def _still_away(departure: Departure) -> bool:
+    row = rows.fetch_one(_attendance_sql(""), [departure.meeting_pk, departure.membership_id])
+    if row is None or rows.instance(Attendance, row).left_at != departure.left_at:
+        return False
+    return not _still_here(departure.meeting_pk, departure.membership_id)
 
 
 # Leases ----------------------------------------------------------------------------------

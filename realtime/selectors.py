@@ -2,18 +2,18 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
 
 from facilitation import services as facilitation
 from facilitation.library import builtin_cards, serves
-from facilitation.library_services import library_filter
-from facilitation.models import Prompt, PromptUse, Turn
-from groups.models import Meeting, Membership, MembershipStatus, Role
+from facilitation.models import Prompt, PromptUse, Round, Script, ScriptStep, Turn
+from groups.models import Circle, Meeting, Membership, MembershipStatus, Role
 from groups.regions import help_lines_for
-from room.log import lock_meeting_row, newest_seq_subquery, serialize
+from room import rows
+from room.log import lock_meeting_row
 from room.models import MeetingEvent
 
 from . import protocol
@@ -52,29 +52,28 @@ def one_moment(meeting_pk: int) -> Iterator[None]:
 
 
 def _snapshot(*, meeting_pk: int, membership_id: int) -> dict[str, Any]:
-    meeting = (
-        Meeting.objects.select_related("circle", "current_step", "script", "circle__default_script")
-        .annotate(newest=newest_seq_subquery())
-        .get(pk=meeting_pk)
-    )
-    you = Membership.objects.get(pk=membership_id)
-    members = list(
-        Membership.objects.filter(circle=meeting.circle, status=MembershipStatus.ACTIVE).order_by(
-            "role", "alias"
-        )
+    meeting = _meeting(meeting_pk)
+    members = _active_members(meeting.circle_id)
+    you = next((m for m in members if m.pk == membership_id), None) or rows.get(
+        Membership, membership_id
     )
     present = facilitation.present_ids(meeting.pk)
-    live = facilitation.facilitation_snapshot(meeting, present=present)
+    aliases = {m.pk: m.alias for m in members}
+    script, steps = _agenda_steps(meeting)
+    current = next((s for s in steps if s.pk == meeting.current_step_id), None)
+    if current is not None:
+        meeting.current_step = current  # else read when asked for
+    live = facilitation.facilitation_snapshot(meeting, present=present, aliases=aliases)
     is_facilitator = you.role == Role.FACILITATOR
     snapshot = {
         "type": "snapshot",
-        "seq": meeting.newest or 0,
-        "meeting": _meeting_part(meeting, live, include_notes=is_facilitator),
+        "seq": meeting.newest_seq,
+        "meeting": _meeting_part(meeting, live, _agenda(script, steps, notes=is_facilitator)),
         "you": {
             "membership_id": you.pk,
             "alias": you.alias,
             "role": you.role,
-            "first_round": not Turn.objects.filter(membership=you).exists(),
+            "first_round": not rows.fetch_one(_has_spoken_sql(), [you.pk]),
         },
         "members": [_member_part(m) for m in members],
         "present": sorted(present),
@@ -89,7 +88,89 @@ def _snapshot(*, meeting_pk: int, membership_id: int) -> dict[str, Any]:
     return snapshot
 
 
-def _meeting_part(meeting: Meeting, live: dict[str, Any], *, include_notes: bool) -> dict:
+# What every connect reads, by hand (room.rows): a thousand people connect at once.
+
+
+def _meeting(meeting_pk: int) -> Meeting:
+    """The meeting with its circle and the newest seq of its log."""
+    row = rows.fetch_one(_meeting_sql(), [meeting_pk])
+    if row is None:
+        raise Meeting.DoesNotExist(f"No meeting {meeting_pk}.")
+    meeting = rows.instance(Meeting, row)
+    meeting.circle = rows.instance(Circle, row, rows.width(Meeting))
+    meeting.newest_seq = row[-1] or 0
+    return meeting
+
+
+@cache
+def _meeting_sql() -> str:
+    return (
+        f"SELECT {rows.columns(Meeting, 'm')}, {rows.columns(Circle, 'c')},"  # noqa: S608
+        f' (SELECT seq FROM "{MeetingEvent._meta.db_table}" e WHERE e.meeting_id = m.id'
+        " ORDER BY seq DESC LIMIT 1)"
+        f' FROM "{Meeting._meta.db_table}" m JOIN "{Circle._meta.db_table}" c'
+        " ON c.id = m.circle_id WHERE m.id = %s"
+    )
+
+
+def _active_members(circle_pk: int) -> list[Membership]:
+    return [rows.instance(Membership, row) for row in rows.fetch_all(_members_sql(), [circle_pk])]
+
+
+@cache
+def _members_sql() -> str:
+    return (
+        f'SELECT {rows.columns(Membership, "ms")} FROM "{Membership._meta.db_table}" ms'  # noqa: S608
+        f" WHERE ms.circle_id = %s AND ms.status = '{MembershipStatus.ACTIVE.value}'"
+        " ORDER BY ms.role, ms.alias"
+    )
+
+
+@cache
+def _has_spoken_sql() -> str:
+    return f'SELECT 1 FROM "{Turn._meta.db_table}" WHERE membership_id = %s LIMIT 1'  # noqa: S608
+
+
+@cache
+def _events_sql() -> str:
+    """As room.log.serialize writes an event; no model instance per event (a hundred
+    per connect)."""
+    return (
+        f'SELECT seq, type, created_at, payload FROM "{MeetingEvent._meta.db_table}"'  # noqa: S608
+        " WHERE meeting_id = %s ORDER BY seq DESC LIMIT %s"
+    )
+
+
+def _agenda_steps(meeting: Meeting) -> tuple[Script | None, list[ScriptStep]]:
+    """The meeting's agenda and its steps: facilitation.meeting_script's choice (the
+    meeting's, else the circle's default, else the built-in one for its kind), by hand."""
+    script_id = meeting.script_id or meeting.circle.default_script_id
+    if script_id is not None:
+        script: Script | None = rows.get(Script, script_id)
+    else:
+        key = facilitation.BUILT_IN_SCRIPT_FOR_KIND.get(meeting.circle.kind)
+        row = rows.fetch_one(_script_by_key_sql(), [key])
+        script = rows.instance(Script, row) if row else None
+    if script is None:
+        return None, []
+    steps = rows.fetch_all(_steps_sql(), [script.pk])
+    return script, [rows.instance(ScriptStep, row) for row in steps]
+
+
+@cache
+def _script_by_key_sql() -> str:
+    return f'SELECT {rows.columns(Script, "s")} FROM "{Script._meta.db_table}" s WHERE s.key = %s'  # noqa: S608
+
+
+@cache
+def _steps_sql() -> str:
+    return (
+        f'SELECT {rows.columns(ScriptStep, "s")} FROM "{ScriptStep._meta.db_table}" s'  # noqa: S608
+        " WHERE s.script_id = %s ORDER BY s.position"
+    )
+
+
+def _meeting_part(meeting: Meeting, live: dict[str, Any], agenda: dict | None) -> dict:
     circle = meeting.circle
     return {
         "id": str(meeting.public_id),
@@ -99,7 +180,7 @@ def _meeting_part(meeting: Meeting, live: dict[str, Any], *, include_notes: bool
         "ends_at": meeting.ends_at.isoformat(),
         "step": live["step"],
         "step_started_at": live["step_started_at"],
-        "agenda": _agenda(meeting, include_notes=include_notes),
+        "agenda": agenda,
     }
 
 
@@ -111,16 +192,26 @@ def _member_part(member: Membership) -> dict[str, Any]:
 
 
 def _newest_events(meeting: Meeting) -> list[dict[str, Any]]:
-    newest = MeetingEvent.objects.filter(meeting=meeting).order_by("-seq")[:SNAPSHOT_EVENTS]
-    events = [serialize(e) for e in reversed(list(newest))]
+    newest = rows.fetch_all(_events_sql(), [meeting.pk, SNAPSHOT_EVENTS])
+    payload = MeetingEvent._meta.get_field("payload")
+    events = [
+        {
+            "type": type_,
+            "seq": seq,
+            "at": rows.read_timestamp(at).isoformat(),
+            **payload.from_db_value(data, None, connection),  # type: ignore[arg-type]
+        }
+        for seq, type_, at, data in reversed(newest)
+    ]
     return protocol.newest_within(events, protocol.SNAPSHOT_EVENTS_MAX_BYTES)
 
 
 def _facilitator_part(meeting: Meeting, members: list[Membership]) -> dict[str, Any]:
     """What only facilitators see: speaking times, the prompt library, coaching cards,
     intentions, and the open alerts and flags (the newest few, and how many)."""
-    open_alerts = CrisisAlert.objects.filter(meeting=meeting, resolved_at__isnull=True)
-    open_reports = MessageReport.objects.filter(meeting=meeting, resolved_at__isnull=True)
+    known = {m.pk: m for m in members}
+    alerts, alerts_open = _newest_open(CrisisAlert, meeting.pk)
+    reports, reports_open = _newest_open(MessageReport, meeting.pk)
     return {
         "speaking": {str(k): v for k, v in facilitation.speaking_stats(meeting.pk).items()},
         "prompts": _prompt_library(meeting),
@@ -129,25 +220,52 @@ def _facilitator_part(meeting: Meeting, members: list[Membership]) -> dict[str, 
         "alerts": [
             protocol.crisis_alert(
                 target_seq=a.target_seq,
-                member=a.membership,
+                member=_member(known, a.membership_id),
                 category=a.category,
                 at=a.created_at.isoformat(),
             )
-            for a in _newest(open_alerts.select_related("membership"))
+            for a in alerts
         ],
-        "alerts_open": open_alerts.count(),
+        "alerts_open": alerts_open,
         "reports": [
             protocol.report_received(
                 report_id=r.pk,
                 target_seq=r.target_seq,
                 reason=r.reason,
-                reporter=r.reporter,
+                reporter=_member(known, r.reporter_id),
                 at=r.created_at.isoformat(),
             )
-            for r in _newest(open_reports.select_related("reporter"))
+            for r in reports
         ],
-        "reports_open": open_reports.count(),
+        "reports_open": reports_open,
     }
+
+
+def _member(known: dict[int, Membership], pk: int) -> Membership:
+    """One of the circle's members, read if he is no longer active in it."""
+    member = known.get(pk)
+    if member is None:
+        member = known[pk] = rows.get(Membership, pk)
+    return member
+
+
+def _newest_open[N: (CrisisAlert, MessageReport)](
+    model: type[N], meeting_pk: int
+) -> tuple[list[N], int]:
+    """The newest few open notices, oldest first, and how many are open: the snapshot
+    stays small however many there are."""
+    found = rows.fetch_all(_newest_open_sql(model), [meeting_pk, SNAPSHOT_NOTICES])
+    notices = [rows.instance(model, row) for row in reversed(found)]
+    return notices, found[0][-1] if found else 0
+
+
+@cache
+def _newest_open_sql(model: type[CrisisAlert | MessageReport]) -> str:
+    return (
+        f"SELECT {rows.columns(model, 'n')}, COUNT(*) OVER ()"  # noqa: S608
+        f' FROM "{model._meta.db_table}" n WHERE n.meeting_id = %s AND n.resolved_at IS NULL'
+        " ORDER BY n.created_at DESC, n.id DESC LIMIT %s"
+    )
 
 
 def _coaching_cards(circle_kind: str) -> list[dict[str, Any]]:
@@ -167,55 +285,63 @@ def _coaching_cards(circle_kind: str) -> list[dict[str, Any]]:
 def _mark_first_rounds(entries: list[dict], meeting: Meeting, members: list[Membership]) -> None:
     """Who is in his first round (no turn in any earlier meeting): the console shows
     the first-round coaching card for them. Facilitators only."""
-    veterans = set(
-        Turn.objects.filter(membership__in=members)
-        .exclude(round__meeting=meeting)
-        .values_list("membership_id", flat=True)
-        .distinct()
-    )
+    veterans = {pk for (pk,) in rows.fetch_all(_veterans_sql(), [meeting.circle_id, meeting.pk])}
     for entry in entries:
         entry["first_round"] = entry["membership_id"] not in veterans
 
 
-def _newest(notices):
-    """The newest few open notices, oldest first: the snapshot stays small however many
-    are open (their number is sent beside them)."""
-    return list(notices.order_by("-created_at", "-pk")[:SNAPSHOT_NOTICES])[::-1]
+@cache
+def _veterans_sql() -> str:
+    turn, round_, membership = (m._meta.db_table for m in (Turn, Round, Membership))
+    return (
+        f'SELECT DISTINCT t.membership_id FROM "{turn}" t'  # noqa: S608
+        f' JOIN "{round_}" r ON r.id = t.round_id'
+        f' JOIN "{membership}" ms ON ms.id = t.membership_id'
+        f" WHERE ms.circle_id = %s AND ms.status = '{MembershipStatus.ACTIVE.value}'"
+        " AND r.meeting_id <> %s"
+    )
 
 
-def _agenda(meeting, *, include_notes: bool) -> dict | None:
-    script = facilitation.meeting_script(meeting)
+def _agenda(script: Script | None, steps: list[ScriptStep], *, notes: bool) -> dict | None:
     if script is None:
         return None
-    steps = []
-    for step in script.steps.select_related("prompt").order_by("position"):
+    items = []
+    for step in steps:
         item = facilitation.step_payload(step) or {}
-        if include_notes:
+        if notes:
             item["notes"] = step.notes
-        steps.append(item)
-    return {"id": script.pk, "name": script.name, "steps": steps}
+        items.append(item)
+    return {"id": script.pk, "name": script.name, "steps": items}
 
 
 def _prompt_library(meeting) -> list[dict]:
-    """Built-in prompts for this kind of circle plus the circle's own, with when each
-    was last used here (so the circle doesn't hear the same one every week)."""
+    """Built-in prompts for this kind of circle plus the circle's own (library_filter),
+    with when each was last used here (so the circle doesn't hear the same one every
+    week)."""
     circle = meeting.circle
-    last_used = dict(
-        PromptUse.objects.filter(circle=circle)
-        .values("prompt_id")
-        .annotate(last=Max("used_at"))
-        .values_list("prompt_id", "last")
-    )
-    prompts = Prompt.objects.filter(library_filter(circle))
+    found = rows.fetch_all(_prompts_sql(), [circle.pk, circle.kind, circle.pk])
     return [
         {
-            "id": p.pk,
-            "text": p.text,
-            "strategy": p.strategy,
-            "phase": p.phase,
-            "depth": p.depth,
-            "own": p.circle_id is not None,
-            "last_used": last_used[p.pk].isoformat() if p.pk in last_used else None,
+            "id": pk,
+            "text": text,
+            "strategy": strategy,
+            "phase": phase,
+            "depth": depth,
+            "own": circle_id is not None,
+            "last_used": rows.read_timestamp(last_used).isoformat() if last_used else None,
         }
-        for p in prompts.order_by("phase", "depth", "pk")
+        for pk, text, strategy, phase, depth, circle_id, last_used in found
     ]
+
+
+@cache
+def _prompts_sql() -> str:
+    """library_filter, by hand: a facilitator's every connect reads the library."""
+    prompt, use = Prompt._meta.db_table, PromptUse._meta.db_table
+    return (
+        "SELECT p.id, p.text, p.strategy, p.phase, p.depth, p.circle_id,"  # noqa: S608
+        f' (SELECT MAX(u.used_at) FROM "{use}" u WHERE u.circle_id = %s AND u.prompt_id = p.id)'
+        f' FROM "{prompt}" p'
+        " WHERE (p.circle_id IS NULL AND p.kind IN (%s, 'both')) OR p.circle_id = %s"
+        " ORDER BY p.phase, p.depth, p.id"
+    )

@@ -9,6 +9,7 @@ chat_send is the hot path and runs its own three-statement transaction.
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import cache
 
 from django.db import IntegrityError, transaction
 
@@ -18,7 +19,7 @@ from facilitation.queue import QueueState, may_chat
 from groups import services as group_services
 from groups.models import Meeting, MeetingStatus, Membership, MembershipStatus, Role
 from groups.regions import help_lines_for
-from room import broadcast
+from room import broadcast, rows
 from room.context import (
     Accepted,
     Room,
@@ -100,37 +101,39 @@ class ChatFacts:
 
 def _chat_facts(meeting: Meeting, seat: Seat, client_id: str | None) -> ChatFacts:
     """The actor, checked (acting_member), and the facts about him, in one statement."""
-    rows = list(
-        Membership.objects.raw(
-            _CHAT_FACTS_SQL,
-            {
-                "member": seat.membership_id,
-                "user": seat.user_id,
-                "meeting": seat.meeting_pk,
-                "client_id": client_id,
-                "rate_offset": CHAT_RATE_COUNT - 1,
-            },
-        )
+    row = rows.fetch_one(
+        _chat_facts_sql(),
+        {
+            "member": seat.membership_id,
+            "user": seat.user_id,
+            "meeting": seat.meeting_pk,
+            "client_id": client_id,
+            "rate_offset": CHAT_RATE_COUNT - 1,
+        },
     )
-    actor = acting_member(meeting, rows[0] if rows else None)
+    actor = acting_member(meeting, rows.instance(Membership, row) if row else None)
+    newest_seq, duplicate_seq, rate_window_start, round_active, round_speaker = (
+        row[rows.width(Membership) :] if row else (0, None, None, False, None)
+    )
     return ChatFacts(
         actor=actor,
-        newest_seq=getattr(actor, "newest_seq", None) or 0,
-        duplicate_seq=getattr(actor, "duplicate_seq", None),
-        rate_window_start=getattr(actor, "rate_window_start", None),
-        round_active=bool(getattr(actor, "round_active", False)),
-        round_speaker=getattr(actor, "round_speaker", None),
+        newest_seq=newest_seq or 0,
+        duplicate_seq=duplicate_seq,
+        rate_window_start=rows.read_datetime(rate_window_start),
+        round_active=bool(round_active),
+        round_speaker=round_speaker,
     )
 
 
+@cache
 def _chat_facts_sql() -> str:
     """Written as SQL once, here: the hot path's read. Django built the same statement
     from querysets on every message, and building it was half of a message's cost
-    (docs/performance.md). Table names come from the models."""
+    (docs/performance.md). Table names come from the models (room.rows)."""
     event = MeetingEvent._meta.db_table
     # Table names from the models; every value is a parameter.
     return f"""
-        SELECT member.*,
+        SELECT {rows.columns(Membership, "member")},
             (SELECT seq FROM {event} WHERE meeting_id = %(meeting)s
                 ORDER BY seq DESC LIMIT 1) AS newest_seq,
             (SELECT seq FROM {event} WHERE meeting_id = %(meeting)s
@@ -147,9 +150,6 @@ def _chat_facts_sql() -> str:
         FROM {Membership._meta.db_table} member
         WHERE member.id = %(member)s AND member.user_id = %(user)s
     """  # noqa: S608
-
-
-_CHAT_FACTS_SQL = _chat_facts_sql()
 
 
 def _refuse_chat(meeting: Meeting, facts: ChatFacts, now: dt.datetime) -> None:

@@ -6,13 +6,14 @@ never take the same number, and a rolled-back change leaves no gap.
 """
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
 from django.db.models import OuterRef, Subquery
 
-from groups.models import Meeting, Membership
+from groups.models import Circle, Meeting, Membership
 
-from . import broadcast
+from . import broadcast, rows
 from .models import MeetingEvent
 
 
@@ -22,17 +23,44 @@ def newest_seq_subquery(meeting: Any = None) -> Subquery:
     return Subquery(MeetingEvent.objects.filter(meeting=meeting).order_by("-seq").values("seq")[:1])
 
 
-def lock_meeting_row(meeting_pk: int) -> Meeting:
-    """Only the lock (and the row). Whatever else the caller needs, above all the newest
-    seq, it must read in a LATER statement: see lock_meeting."""
+@cache
+def _lock_sql(for_update: str) -> str:
     return (
-        Meeting.objects.select_for_update(of=("self",)).select_related("circle").get(pk=meeting_pk)
+        f"SELECT {rows.columns(Meeting, 'm')}, {rows.columns(Circle, 'c')}"  # noqa: S608
+        f' FROM "{Meeting._meta.db_table}" m JOIN "{Circle._meta.db_table}" c'
+        f" ON c.id = m.circle_id WHERE m.id = %s {for_update}"
     )
 
 
-def lock_meeting(meeting_pk: int, **annotations: Any) -> Meeting:
-    """The meeting row, locked, with `newest_seq` (0 when the log is empty) and any
-    extra `annotations`, read once the lock is held.
+@cache
+def _newest_seq_sql() -> str:
+    return (
+        f'SELECT seq FROM "{MeetingEvent._meta.db_table}" WHERE meeting_id = %s'  # noqa: S608
+        " ORDER BY seq DESC LIMIT 1"
+    )
+
+
+def lock_meeting_row(meeting_pk: int) -> Meeting:
+    """Only the lock (and the row, with its circle). Whatever else the caller needs,
+    above all the newest seq, it must read in a LATER statement: see lock_meeting.
+    Written by hand: every action runs it (room.rows)."""
+    row = rows.fetch_one(_lock_sql(rows.for_update(of="m")), [meeting_pk])
+    if row is None:
+        raise Meeting.DoesNotExist(f"No meeting {meeting_pk}.")
+    meeting = rows.instance(Meeting, row)
+    meeting.circle = rows.instance(Circle, row, rows.width(Meeting))
+    return meeting
+
+
+def newest_seq(meeting_pk: int) -> int:
+    """The newest seq of a meeting's log, 0 when it is empty."""
+    row = rows.fetch_one(_newest_seq_sql(), [meeting_pk])
+    return row[0] if row else 0
+
+
+def lock_meeting(meeting_pk: int) -> Meeting:
+    """The meeting row, locked, with `newest_seq` (0 when the log is empty), read once
+    the lock is held.
 
     Two statements on purpose. In READ COMMITTED, a SELECT ... FOR UPDATE that waited for
     the lock returns the newest version of the locked row, but reads every other table
@@ -41,14 +69,7 @@ def lock_meeting(meeting_pk: int, **annotations: Any) -> Meeting:
     take the same seq (tests/realtime/test_seq.py, concurrent writers).
     """
     meeting = lock_meeting_row(meeting_pk)
-    fresh = (
-        Meeting.objects.filter(pk=meeting_pk)
-        .values(newest_seq=newest_seq_subquery(), **annotations)
-        .get()
-    )
-    for name, value in fresh.items():
-        setattr(meeting, name, value)
-    meeting.newest_seq = meeting.newest_seq or 0
+    meeting.newest_seq = newest_seq(meeting_pk)
     return meeting
 
 
@@ -86,7 +107,7 @@ class EventLog:
         client_id: str | None = None,
     ) -> MeetingEvent:
         self.meeting.newest_seq += 1
-        event = MeetingEvent.objects.create(
+        event = MeetingEvent(
             meeting=self.meeting,
             seq=self.meeting.newest_seq,
             type=type,
@@ -95,6 +116,7 @@ class EventLog:
             client_id=client_id,
             created_at=self.now,
         )
+        rows.insert(event)  # every action appends: written by hand (room.rows)
         self.events.append(event)
         return event
 
