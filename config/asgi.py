@@ -4,6 +4,7 @@ Websockets must come from an allowed Origin and carry the Django session; the li
 room's consumer then checks membership itself on connect and on every frame.
 """
 
+import gc
 import os
 import sys
 
@@ -31,3 +32,9 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(room_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Everything loaded so far lives as long as the process: kept out of the garbage
+# collector's full passes, which otherwise walk it again each time the heap grows by a
+# quarter (a storm of connects), holding the GIL (docs/performance.md, "idle").
+gc.collect()
+gc.freeze()

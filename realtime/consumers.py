@@ -78,10 +78,12 @@ class MeetingConsumer(AsyncWebsocketConsumer):
         # connecting at once don't queue behind each other's snapshots. What commits in
         # between also reaches us from the fan-out; the client drops it by seq.
         snapshot = await in_db_thread(
-            selectors.meeting_snapshot, meeting_pk=seat.meeting_pk, membership_id=seat.membership_id
+            selectors.meeting_snapshot_text,
+            meeting_pk=seat.meeting_pk,
+            membership_id=seat.membership_id,
         )
         local_sockets.register(self)
-        await self.send(text_data=dumps(snapshot))
+        await self.send(text_data=snapshot)
         held, self._held = self._held or [], None
         for common, private in held:  # the client drops by seq what the snapshot had
             await self.deliver(common, private)

@@ -46,6 +46,8 @@ class Fanout:
         self._rooms: dict[str, set[Listener]] = {}
         self._subscriber: _Subscriber | None = None
         self._publisher: Any = None
+        self._outbox: list[tuple[str, str, asyncio.Future[bool]]] = []
+        self._sending = False
 
     # Listening -----------------------------------------------------------------------
 
@@ -75,32 +77,74 @@ class Fanout:
 
     async def publish(self, room_key: str, message: dict[str, Any]) -> None:
         """`message`: {"frames": [text, ...], "private": [[audience, [text, ...]], ...],
-        "close": [[audience or None, code], ...]} (room.log.EventLog.publish)."""
-        if not self._redis_url:
+        "close": [[audience or None, code], ...]} (room.log.EventLog.publish).
+
+        Returns once Redis has it. Whatever waits meanwhile goes with the next batch,
+        one pipeline on one connection: a storm of connects publishes hundreds of
+        arrivals at once, which a pool of connections met with MaxConnectionsError
+        (redis-py's default pool holds 100) and the meetings' sockets then closed."""
+        url = self._redis_url
+        if not url:
             await self._deliver(room_key, message)
             return
+        sent = asyncio.get_running_loop().create_future()
+        self._outbox.append((room_key, json.dumps(message), sent))
+        if not self._sending:
+            # The first sends, in its own task, as one publish always did (so the sender's
+            # ack still goes out before the message comes back from Redis); whoever
+            # publishes meanwhile waits for the next batch.
+            await self._send_outbox(url)
+        if await sent:
+            return
+        # Committed, so not an error to the sender; but whoever missed it must hear
+        # it: this process's sockets in the meeting resync (the others lose their
+        # subscription with the same Redis, and resync too).
+        for listener in list(self._rooms.get(room_key, ())):
+            await listener.close(code=CloseCode.LAYER_LOST)
+
+    async def _send_outbox(self, url: str) -> None:
+        self._sending = True
+        try:
+            await self._send_batches(url)
+        finally:
+            self._sending = False
+
+    async def _send_batches(self, url: str) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                redis = self._redis(url)
+                if len(batch) == 1:
+                    room_key, text, _sent = batch[0]
+                    await redis.publish(_channel(room_key), text)
+                else:
+                    pipe = redis.pipeline(transaction=False)
+                    for room_key, text, _sent in batch:
+                        pipe.publish(_channel(room_key), text)
+                    await pipe.execute()
+                done = True
+            except Exception as error:
+                logger.warning("fan-out: could not publish: %s", type(error).__name__)
+                done = False
+            for _room_key, _text, sent in batch:
+                if not sent.done():
+                    sent.set_result(done)
+
+    def _redis(self, url: str) -> Any:
         if self._publisher is None:
             from redis.asyncio import Redis
             from redis.asyncio.retry import Retry
             from redis.backoff import ExponentialBackoff
 
             self._publisher = Redis.from_url(
-                self._redis_url,
+                url,
                 socket_timeout=5,
                 socket_connect_timeout=2,
-                # A pooled connection that Redis dropped (a restart) is retried anew.
+                # A connection that Redis dropped (a restart) is retried anew.
                 retry=Retry(ExponentialBackoff(cap=0.5), 3),
                 retry_on_error=[ConnectionError, OSError],
             )
-        try:
-            await self._publisher.publish(_channel(room_key), json.dumps(message))
-        except Exception as error:
-            # Committed, so not an error to the sender; but whoever missed it must hear
-            # it: this process's sockets in the meeting resync (the others lose their
-            # subscription with the same Redis, and resync too).
-            logger.warning("fan-out: could not publish: %s", type(error).__name__)
-            for listener in list(self._rooms.get(room_key, ())):
-                await listener.close(code=CloseCode.LAYER_LOST)
+        return self._publisher
 
     async def _deliver(self, room_key: str, message: dict[str, Any]) -> None:
         listeners = list(self._rooms.get(room_key, ()))
