@@ -46,8 +46,6 @@ class Fanout:
         self._rooms: dict[str, set[Listener]] = {}
         self._subscriber: _Subscriber | None = None
         self._publisher: Any = None
-        self._outbox: list[tuple[str, str, asyncio.Future[bool]]] = []
-        self._sending = False
 
     # Listening -----------------------------------------------------------------------
 
@@ -77,74 +75,21 @@ class Fanout:
 
     async def publish(self, room_key: str, message: dict[str, Any]) -> None:
         """`message`: {"frames": [text, ...], "private": [[audience, [text, ...]], ...],
-        "close": [[audience or None, code], ...]} (room.log.EventLog.publish).
-
-        Returns once Redis has it. Whatever waits meanwhile goes with the next batch,
-        one pipeline on one connection: a storm of connects publishes hundreds of
-        arrivals at once, which a pool of connections met with MaxConnectionsError
-        (redis-py's default pool holds 100) and the meetings' sockets then closed."""
-        url = self._redis_url
-        if not url:
+        "close": [[audience or None, code], ...]} (room.log.EventLog.publish)."""
+        if not self._redis_url:
             await self._deliver(room_key, message)
             return
-        sent = asyncio.get_running_loop().create_future()
-        self._outbox.append((room_key, json.dumps(message), sent))
-        if not self._sending:
-            # The first sends, in its own task, as one publish always did (so the sender's
-            # ack still goes out before the message comes back from Redis); whoever
-            # publishes meanwhile waits for the next batch.
-            await self._send_outbox(url)
-        if await sent:
-            return
-        # Committed, so not an error to the sender; but whoever missed it must hear
-        # it: this process's sockets in the meeting resync (the others lose their
-        # subscription with the same Redis, and resync too).
-        for listener in list(self._rooms.get(room_key, ())):
-            await listener.close(code=CloseCode.LAYER_LOST)
-
-    async def _send_outbox(self, url: str) -> None:
-        self._sending = True
-        try:
-            await self._send_batches(url)
-        finally:
-            self._sending = False
-
-    async def _send_batches(self, url: str) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            try:
-                redis = self._redis(url)
-                if len(batch) == 1:
-                    room_key, text, _sent = batch[0]
-                    await redis.publish(_channel(room_key), text)
-                else:
-                    pipe = redis.pipeline(transaction=False)
-                    for room_key, text, _sent in batch:
-                        pipe.publish(_channel(room_key), text)
-                    await pipe.execute()
-                done = True
-            except Exception as error:
-                logger.warning("fan-out: could not publish: %s", type(error).__name__)
-                done = False
-            for _room_key, _text, sent in batch:
-                if not sent.done():
-                    sent.set_result(done)
-
-    def _redis(self, url: str) -> Any:
         if self._publisher is None:
-            from redis.asyncio import Redis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import ExponentialBackoff
-
-            self._publisher = Redis.from_url(
-                url,
-                socket_timeout=5,
-                socket_connect_timeout=2,
-                # A connection that Redis dropped (a restart) is retried anew.
-                retry=Retry(ExponentialBackoff(cap=0.5), 3),
-                retry_on_error=[ConnectionError, OSError],
-            )
-        return self._publisher
+            self._publisher = _publisher(self._redis_url)
+        try:
+            await self._publisher.publish(_channel(room_key), json.dumps(message))
+        except Exception as error:
+            # Committed, so not an error to the sender; but whoever missed it must hear
+            # it: this process's sockets in the meeting resync (the others lose their
+            # subscription with the same Redis, and resync too).
+            logger.warning("fan-out: could not publish: %s", type(error).__name__)
+            for listener in list(self._rooms.get(room_key, ())):
+                await listener.close(code=CloseCode.LAYER_LOST)
 
     async def _deliver(self, room_key: str, message: dict[str, Any]) -> None:
         listeners = list(self._rooms.get(room_key, ()))
@@ -183,6 +128,33 @@ class Fanout:
                 await listener.close(code=CloseCode.LAYER_LOST)
             except Exception:
                 logger.exception("fan-out: could not close a socket")
+
+
+PUBLISHING_CONNECTIONS = 32
+"""Redis connections a process publishes on; a publish waits for one that is free."""
+
+
+def _publisher(url: str) -> Any:
+    """A client whose publishes wait for a free connection rather than fail: a storm of
+    5,000 connects published hundreds of arrivals at once, and redis-py's default pool
+    (100, then MaxConnectionsError) closed meetings' sockets so they would resync.
+    Publishes stay concurrent: one connection in turn (batched) held the standard
+    evening's messages back by a second (docs/performance.md)."""
+    from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=PUBLISHING_CONNECTIONS,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        # A pooled connection that Redis dropped (a restart) is retried anew.
+        retry=Retry(ExponentialBackoff(cap=0.5), 3),
+        retry_on_error=[ConnectionError, OSError],
+    )
+    return Redis(connection_pool=pool)
 
 
 def _channel(room_key: str) -> str:
