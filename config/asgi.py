@@ -23,6 +23,7 @@ sys.setswitchinterval(settings.HEARTH_GIL_SWITCH_SECONDS)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from realtime import pauses  # noqa: E402
 from realtime.auth import room_auth_stack  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
@@ -38,3 +39,4 @@ application = ProtocolTypeRouter(
 # quarter (a storm of connects), holding the GIL (docs/performance.md, "idle").
 gc.collect()
 gc.freeze()
+pauses.watch()

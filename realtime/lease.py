@@ -27,7 +27,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from room.errors import CloseCode
 
@@ -69,7 +69,10 @@ class _Keeper(threading.Thread):
             connections.close_all()
 
     def _once(self) -> None:
-        close_old_connections()
+        # No close_old_connections() here: the thread keeps its one connection for
+        # life (closed on an error below). Django would close it every CONN_MAX_AGE,
+        # and opening one (a new PostgreSQL backend) during a storm is what can take
+        # seconds; a renewal must be one quick UPDATE.
         try:
             kept = from_lease_thread(
                 presence.lease_renew,
