@@ -56,19 +56,21 @@ class _Keeper(threading.Thread):
         try:
             while not self.stopping.is_set() and not self.loop.is_closed():
                 began = time.monotonic()
-                self._once()
+                renewed = self._once()
                 if time.monotonic() - began > interval:
-                    # Seen under 5,000 connects on two cores: the whole process stood
-                    # still for seconds, and the lease lapsed (docs/performance.md).
+                    # Seen under 1,000-then-5,000 connects on two cores: the lease
+                    # lapsed (docs/performance.md); which step was slow says why.
                     logger.warning(
-                        "presence lease: renewing and sweeping took %.1f s",
-                        time.monotonic() - began,
+                        "presence lease: renewing took %.1f s, sweeping %.1f s",
+                        renewed - began,
+                        time.monotonic() - renewed,
                     )
                 self.stopping.wait(interval)
         finally:
             connections.close_all()
 
-    def _once(self) -> None:
+    def _once(self) -> float:
+        """Renew, then sweep; returns when the renewal was done (time.monotonic)."""
         # No close_old_connections() here: the thread keeps its one connection for
         # life (closed on an error below). Django would close it every CONN_MAX_AGE,
         # and opening one (a new PostgreSQL backend) during a storm is what can take
@@ -79,6 +81,7 @@ class _Keeper(threading.Thread):
                 process_id=PROCESS_ID,
                 seconds=settings.HEARTH_PRESENCE_LEASE_SECONDS,
             )
+            renewed = time.monotonic()
             if not kept and self.registered.is_set():
                 self._on_loop(
                     local_sockets.close_all(CloseCode.LAYER_LOST, "our presence lease lapsed")
@@ -86,9 +89,11 @@ class _Keeper(threading.Thread):
             self.registered.set()
             for gone in from_lease_thread(presence.sweep_lapsed, own=PROCESS_ID):
                 self._on_loop(_let_go(gone))
+            return renewed
         except Exception:
             logger.exception("presence lease: could not renew or sweep")
             connections.close_all()  # a broken connection is opened anew next time
+            return time.monotonic()
 
     def _on_loop(self, work: Coroutine[Any, Any, None]) -> None:
         try:
